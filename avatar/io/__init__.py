@@ -1,0 +1,1 @@
+"""Reading and writing files: atomic outputs, video, audio, PLY, avatar folders."""

@@ -1,0 +1,93 @@
+"""Pinhole cameras in the OpenCV convention.
+
+Camera space: +x right, +y down, +z forward (into the scene). `world_to_cam` maps world
+points to camera space; pixel (u, v) = (fx * x / z + cx, fy * y / z + cy), with pixel i
+covering [i, i + 1) so its centre is i + 0.5. World space is the rig's: +y up, +z out of
+the face, metres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from avatar.errors import L2TError
+
+
+@dataclass
+class Camera:
+    world_to_cam: torch.Tensor  # [4, 4]
+    K: torch.Tensor  # [3, 3]
+    width: int
+    height: int
+
+    def to(self, device) -> "Camera":
+        return Camera(self.world_to_cam.to(device), self.K.to(device), self.width, self.height)
+
+    def transform(self, points: torch.Tensor) -> torch.Tensor:
+        """World points [..., 3] -> camera-space points [..., 3]."""
+        r, t = self.world_to_cam[:3, :3].to(points.dtype), self.world_to_cam[:3, 3].to(points.dtype)
+        return points @ r.T + t
+
+    def project(self, points_cam: torch.Tensor) -> torch.Tensor:
+        """Camera-space points [..., 3] -> pixel coordinates [..., 2]."""
+        k = self.K.to(points_cam.dtype)
+        z = points_cam[..., 2:3].clamp(min=1e-8)
+        return points_cam[..., :2] / z * torch.stack([k[0, 0], k[1, 1]]) + torch.stack([k[0, 2], k[1, 2]])
+
+    @property
+    def position(self) -> torch.Tensor:
+        """Camera centre in world space [3]."""
+        r, t = self.world_to_cam[:3, :3], self.world_to_cam[:3, 3]
+        return -r.T @ t
+
+
+def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> torch.Tensor:
+    """K [3, 3] for a horizontal field of view (degrees), principal point at the centre."""
+    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
+    return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
+
+
+def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> torch.Tensor:
+    """world_to_cam [4, 4] for a camera at `eye` looking at `target` (OpenCV axes)."""
+    eye, target, up = (torch.as_tensor(v, dtype=torch.float32) for v in (eye, target, up))
+    forward = target - eye
+    forward = forward / forward.norm()
+    right = torch.linalg.cross(forward, up)
+    if right.norm() < 1e-6:
+        raise ValueError("look_at: the up vector is parallel to the viewing direction")
+    right = right / right.norm()
+    down = torch.linalg.cross(forward, right)
+    rot = torch.stack([right, down, forward])
+    m = torch.eye(4)
+    m[:3, :3] = rot
+    m[:3, 3] = -rot @ eye
+    return m
+
+
+def orbit_eye(target, distance: float, yaw_deg: float, pitch_deg: float = 0.0) -> torch.Tensor:
+    """Camera position on a sphere round `target`; yaw 0 is straight in front (+z),
+    positive yaw moves towards the subject's left (+x), positive pitch looks from above."""
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    offset = torch.tensor([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
+    return torch.as_tensor(target, dtype=torch.float32) + distance * offset
+
+
+def orbit_camera(target, distance: float, yaw_deg: float, pitch_deg: float = 0.0, fov_deg: float = 20.0, width: int = 512, height: int = 512) -> Camera:
+    """A camera orbiting `target`, looking at it."""
+    eye = orbit_eye(target, distance, yaw_deg, pitch_deg)
+    return Camera(look_at(eye, target), intrinsics_from_fov(fov_deg, width, height), width, height)
+
+
+# Named views: yaw, pitch in degrees.
+CAMERA_PRESETS = {"front": (0.0, 0.0), "three-quarter": (35.0, 5.0), "profile": (90.0, 0.0)}
+
+
+def preset_camera(name: str, target, distance: float, fov_deg: float = 20.0, size: int = 512) -> Camera:
+    """A named view (front, three-quarter, profile) of `target`."""
+    if name not in CAMERA_PRESETS:
+        raise L2TError(f"unknown camera {name!r}; choose one of {', '.join(CAMERA_PRESETS)}")
+    yaw, pitch = CAMERA_PRESETS[name]
+    return orbit_camera(target, distance, yaw, pitch, fov_deg, size, size)

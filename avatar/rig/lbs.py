@@ -1,0 +1,55 @@
+"""Linear blend skinning with pose correctives, FLAME/SMPL style (batched, differentiable)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def joint_transforms(
+    joints: torch.Tensor,  # [B, J, 3] rest-pose joint positions
+    rotmats: torch.Tensor,  # [B, J, 3, 3] local joint rotations
+    parents: list[int],  # parent index per joint, -1 for the root; parents[j] < j
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """World transforms of each joint along the kinematic tree.
+
+    Returns (world_rot [B, J, 3, 3], world_trans [B, J, 3]) such that a rest-pose point p
+    bound rigidly to joint j moves to world_rot[j] @ p + world_trans[j].
+    """
+    rots: list[torch.Tensor] = []
+    posed_joints: list[torch.Tensor] = []
+    for j, parent in enumerate(parents):
+        if parent < 0:
+            rots.append(rotmats[:, j])
+            posed_joints.append(joints[:, j])
+        else:
+            offset = joints[:, j] - joints[:, parent]
+            rots.append(rots[parent] @ rotmats[:, j])
+            posed_joints.append(posed_joints[parent] + (rots[parent] @ offset[..., None])[..., 0])
+    world_rot = torch.stack(rots, dim=1)
+    posed = torch.stack(posed_joints, dim=1)
+    world_trans = posed - (world_rot @ joints[..., None])[..., 0]
+    return world_rot, world_trans
+
+
+def linear_blend_skinning(
+    v_shaped: torch.Tensor,  # [B, V, 3] template + shape + expression offsets
+    rotmats: torch.Tensor,  # [B, J, 3, 3]
+    joints: torch.Tensor,  # [B, J, 3] rest-pose joints (regressed from v_shaped)
+    parents: list[int],
+    lbs_weights: torch.Tensor,  # [V, J]
+    posedirs: torch.Tensor | None,  # [(J-1)*9, V*3] pose correctives, or None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pose the shaped mesh. Returns (vertices [B, V, 3], posed joints [B, J, 3])."""
+    batch, num_verts = v_shaped.shape[:2]
+    v_posed = v_shaped
+    if posedirs is not None and rotmats.shape[1] > 1:
+        eye = torch.eye(3, dtype=rotmats.dtype, device=rotmats.device)
+        pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)
+        v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, num_verts, 3)
+    world_rot, world_trans = joint_transforms(joints, rotmats, parents)
+    # Blend the per-joint affine transforms with the skinning weights.
+    blended_rot = torch.einsum("vj,bjmn->bvmn", lbs_weights, world_rot)
+    blended_trans = torch.einsum("vj,bjm->bvm", lbs_weights, world_trans)
+    verts = (blended_rot @ v_posed[..., None])[..., 0] + blended_trans
+    posed_joints = (world_rot @ joints[..., None])[..., 0] + world_trans
+    return verts, posed_joints

@@ -1,0 +1,131 @@
+"""Rig: the differentiable torch head model (shape, expression, pose -> vertices, joints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from avatar.rig.data import RigData
+from avatar.rig.lbs import linear_blend_skinning
+from avatar.rig.rotations import to_rotation_matrix
+
+
+@dataclass
+class RigOutput:
+    vertices: torch.Tensor  # [B, V, 3] posed vertices (metres)
+    joints: torch.Tensor  # [B, J, 3] posed joints
+
+
+class Rig(nn.Module):
+    """A FLAME-format head as a torch module. Batched, differentiable, CPU or CUDA.
+
+    Every argument of forward() is optional and batched on its first dimension:
+      shape [B, <=S], expression [B, <=E] (missing trailing coefficients are zero),
+      rotation / neck / jaw [B, 3] axis-angle or [B, 6] 6D,
+      eyes [B, 6] (left then right, axis-angle) or [B, 12] (6D),
+      translation [B, 3].
+    """
+
+    def __init__(self, data: RigData):
+        super().__init__()
+        data.validate()
+        self.data = data
+        self.parents = [int(p) for p in data.parents]
+        self.register_buffer("v_template", torch.from_numpy(data.v_template.astype(np.float32)))
+        self.register_buffer("faces", torch.from_numpy(data.faces.astype(np.int64)))
+        self.register_buffer("shapedirs", torch.from_numpy(data.shapedirs.astype(np.float32)))
+        self.register_buffer("exprdirs", torch.from_numpy(data.exprdirs.astype(np.float32)))
+        self.register_buffer("posedirs", torch.from_numpy(data.posedirs.astype(np.float32)))
+        self.register_buffer("j_regressor", torch.from_numpy(data.j_regressor.astype(np.float32)))
+        self.register_buffer("lbs_weights", torch.from_numpy(data.lbs_weights.astype(np.float32)))
+        self.register_buffer("landmark_faces", torch.from_numpy(data.landmark_faces.astype(np.int64)))
+        self.register_buffer("landmark_bary", torch.from_numpy(data.landmark_bary.astype(np.float32)))
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_vertices(self) -> int:
+        return self.data.num_vertices
+
+    @property
+    def num_shapes(self) -> int:
+        return int(self.shapedirs.shape[-1])
+
+    @property
+    def num_expressions(self) -> int:
+        return int(self.exprdirs.shape[-1])
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.parents)
+
+    def expression_index(self, name: str) -> int:
+        """Index of a named expression (KeyError lists the names if unknown)."""
+        try:
+            return self.data.expression_names.index(name)
+        except ValueError:
+            raise KeyError(f"{name!r} is not an expression of {self.data.name}; known: {', '.join(self.data.expression_names)}") from None
+
+    def region(self, name: str) -> torch.Tensor:
+        """Vertex indices [N] of a named region, on the rig's device."""
+        return torch.as_tensor(self.data.regions[name], device=self.v_template.device)
+
+    # ---------------------------------------------------------------- forward
+    def forward(
+        self,
+        shape: torch.Tensor | None = None,
+        expression: torch.Tensor | None = None,
+        rotation: torch.Tensor | None = None,
+        neck: torch.Tensor | None = None,
+        jaw: torch.Tensor | None = None,
+        eyes: torch.Tensor | None = None,
+        translation: torch.Tensor | None = None,
+        batch_size: int | None = None,
+    ) -> RigOutput:
+        given = [t for t in (shape, expression, rotation, neck, jaw, eyes, translation) if t is not None]
+        batch = batch_size if batch_size is not None else (given[0].shape[0] if given else 1)
+        v_shaped = self.shaped_vertices(shape, expression, batch)
+        rotmats = self.joint_rotations(rotation, neck, jaw, eyes, batch)
+        joints = torch.einsum("jv,bvc->bjc", self.j_regressor, v_shaped)
+        verts, posed_joints = linear_blend_skinning(v_shaped, rotmats, joints, self.parents, self.lbs_weights, self.posedirs)
+        if translation is not None:
+            verts = verts + translation[:, None, :]
+            posed_joints = posed_joints + translation[:, None, :]
+        return RigOutput(vertices=verts, joints=posed_joints)
+
+    def shaped_vertices(self, shape: torch.Tensor | None, expression: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Template plus identity and expression offsets, before posing: [B, V, 3]."""
+        v = self.v_template.expand(batch, -1, -1)
+        if shape is not None and shape.shape[-1] > 0:
+            v = v + self._blend(self.shapedirs, shape, "shape")
+        if expression is not None and expression.shape[-1] > 0:
+            v = v + self._blend(self.exprdirs, expression, "expression")
+        return v
+
+    @staticmethod
+    def _blend(dirs: torch.Tensor, coeffs: torch.Tensor, what: str) -> torch.Tensor:
+        n = coeffs.shape[-1]
+        if n > dirs.shape[-1]:
+            raise ValueError(f"{n} {what} coefficients given, the rig has {dirs.shape[-1]}")
+        return torch.einsum("vck,bk->bvc", dirs[..., :n], coeffs.to(dirs.dtype))
+
+    def joint_rotations(self, rotation, neck, jaw, eyes, batch: int) -> torch.Tensor:
+        """Local rotation matrices of every joint: [B, J, 3, 3] (identity where not given)."""
+        eye3 = torch.eye(3, dtype=self.v_template.dtype, device=self.v_template.device)
+        mats = [eye3.expand(batch, 3, 3)] * self.num_joints
+        for j, rot in ((0, rotation), (1, neck), (2, jaw)):
+            if rot is not None and j < self.num_joints:
+                mats[j] = to_rotation_matrix(rot)
+        if eyes is not None and self.num_joints >= 5:
+            half = eyes.shape[-1] // 2
+            mats[3] = to_rotation_matrix(eyes[:, :half])
+            mats[4] = to_rotation_matrix(eyes[:, half:])
+        return torch.stack(mats, dim=1)
+
+    def landmarks(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Landmarks from posed vertices via the barycentric embedding: [B, V, 3] -> [B, L, 3]."""
+        tri = self.faces[self.landmark_faces]  # [L, 3]
+        corners = vertices[:, tri]  # [B, L, 3, 3]
+        return (corners * self.landmark_bary[None, :, :, None]).sum(-2)

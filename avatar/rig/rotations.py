@@ -1,0 +1,156 @@
+"""Rotation conversions used by the rig: axis-angle, 6D and matrices (batched, differentiable).
+
+6D follows the PyTorch3D / Zhou et al. convention: the first two *rows* of the matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def skew(v: torch.Tensor) -> torch.Tensor:
+    """[..., 3] -> [..., 3, 3] cross-product matrix."""
+    x, y, z = v.unbind(-1)
+    o = torch.zeros_like(x)
+    return torch.stack([o, -z, y, z, o, -x, -y, x, o], dim=-1).reshape(*v.shape[:-1], 3, 3)
+
+
+def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:
+    """Rodrigues' formula, exact at zero and smooth for autograd.
+
+    rotvec: [..., 3] axis * angle (radians) -> [..., 3, 3]
+    """
+    theta2 = (rotvec * rotvec).sum(-1, keepdim=True)[..., None]  # [..., 1, 1]
+    small = theta2 < 1e-8
+    safe2 = torch.where(small, torch.ones_like(theta2), theta2)
+    theta = safe2.sqrt()
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / safe2)
+    k = skew(rotvec)
+    eye = torch.eye(3, dtype=rotvec.dtype, device=rotvec.device).expand_as(k)
+    return eye + a * k + b * (k @ k)
+
+
+def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
+    """[..., 3, 3] rotation matrices -> [..., 3] axis-angle (angle in [0, pi])."""
+    return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
+
+
+def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
+    """[..., 6] (first two rows) -> [..., 3, 3] via Gram-Schmidt."""
+    a1, a2 = d6[..., :3], d6[..., 3:]
+    b1 = F.normalize(a1, dim=-1)
+    b2 = F.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-2)
+
+
+def matrix_to_rotation_6d(matrix: torch.Tensor) -> torch.Tensor:
+    """[..., 3, 3] -> [..., 6] (first two rows)."""
+    return matrix[..., :2, :].reshape(*matrix.shape[:-2], 6)
+
+
+def to_rotation_matrix(rot: torch.Tensor) -> torch.Tensor:
+    """Axis-angle [..., 3] or 6D [..., 6] -> [..., 3, 3], chosen by the last dimension."""
+    if rot.shape[-1] == 3:
+        return axis_angle_to_matrix(rot)
+    if rot.shape[-1] == 6:
+        return rotation_6d_to_matrix(rot)
+    raise ValueError(f"rotation must end in 3 (axis-angle) or 6 (6D), got shape {tuple(rot.shape)}")
+
+
+def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
+    """[..., 3, 3] -> [..., 4] unit quaternions (w, x, y, z) with w >= 0."""
+    m = matrix
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    candidates = torch.stack(
+        [
+            1.0 + m00 + m11 + m22,
+            1.0 + m00 - m11 - m22,
+            1.0 - m00 + m11 - m22,
+            1.0 - m00 - m11 + m22,
+        ],
+        dim=-1,
+    )
+    best = candidates.argmax(-1, keepdim=True)
+    r = torch.sqrt(torch.clamp(candidates, min=1e-12))  # 2 * |component|
+    w = torch.stack(
+        [
+            r[..., 0] / 2,
+            (m[..., 2, 1] - m[..., 1, 2]) / (2 * r[..., 1]),
+            (m[..., 0, 2] - m[..., 2, 0]) / (2 * r[..., 2]),
+            (m[..., 1, 0] - m[..., 0, 1]) / (2 * r[..., 3]),
+        ],
+        -1,
+    )
+    x = torch.stack(
+        [
+            (m[..., 2, 1] - m[..., 1, 2]) / (2 * r[..., 0]),
+            r[..., 1] / 2,
+            (m[..., 0, 1] + m[..., 1, 0]) / (2 * r[..., 2]),
+            (m[..., 0, 2] + m[..., 2, 0]) / (2 * r[..., 3]),
+        ],
+        -1,
+    )
+    y = torch.stack(
+        [
+            (m[..., 0, 2] - m[..., 2, 0]) / (2 * r[..., 0]),
+            (m[..., 0, 1] + m[..., 1, 0]) / (2 * r[..., 1]),
+            r[..., 2] / 2,
+            (m[..., 1, 2] + m[..., 2, 1]) / (2 * r[..., 3]),
+        ],
+        -1,
+    )
+    z = torch.stack(
+        [
+            (m[..., 1, 0] - m[..., 0, 1]) / (2 * r[..., 0]),
+            (m[..., 0, 2] + m[..., 2, 0]) / (2 * r[..., 1]),
+            (m[..., 1, 2] + m[..., 2, 1]) / (2 * r[..., 2]),
+            r[..., 3] / 2,
+        ],
+        -1,
+    )
+    q = torch.stack([w, x, y, z], dim=-1)  # [..., 4 candidates, 4]
+    q = torch.gather(q, -2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
+    q = F.normalize(q, dim=-1)
+    return torch.where(q[..., :1] < 0, -q, q)
+
+
+def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
+    """[..., 4] quaternions (w, x, y, z), any norm -> [..., 3, 3]."""
+    w, x, y, z = F.normalize(q, dim=-1).unbind(-1)
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        ],
+        dim=-1,
+    ).reshape(*q.shape[:-1], 3, 3)
+
+
+def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product of [..., 4] (w, x, y, z) quaternions."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        dim=-1,
+    )
+
+
+def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
+    """[..., 4] (w, x, y, z) -> [..., 3] axis-angle."""
+    q = F.normalize(q, dim=-1)
+    q = torch.where(q[..., :1] < 0, -q, q)
+    xyz = q[..., 1:]
+    s = xyz.norm(dim=-1, keepdim=True)
+    angle = 2.0 * torch.atan2(s, q[..., :1])
+    scale = torch.where(s < 1e-8, 2.0 / q[..., :1].clamp(min=1e-8), angle / s.clamp(min=1e-12))
+    return xyz * scale

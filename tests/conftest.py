@@ -1,0 +1,25 @@
+"""Shared fixtures: the built-in rig (loaded once) and a CUDA check for GPU-marked tests."""
+
+import pytest
+import torch
+
+from avatar.rig import L2T_HEAD_PATH, Rig, RigData
+
+
+@pytest.fixture(scope="session")
+def head_data() -> RigData:
+    return RigData.load_npz(L2T_HEAD_PATH)
+
+
+@pytest.fixture(scope="session")
+def head(head_data) -> Rig:
+    return Rig(head_data)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
