@@ -25,8 +25,9 @@ def head_framing(rig: Rig) -> tuple[torch.Tensor, float]:
     lo, hi = v[face].min(0).values, v[face].max(0).values
     target = (lo + hi) / 2
     target[2] = lo[2]
+    target[1] += 0.1 * float(hi[1] - lo[1])
     extent = float((hi - lo)[:2].max())
-    return target.cpu(), 4.2 * extent
+    return target.cpu(), 5.2 * extent
 
 
 def sheet_poses(rig: Rig) -> list[tuple[str, dict]]:
