@@ -38,6 +38,64 @@ def _cmd_rig_info(args: argparse.Namespace) -> None:
     print(f"regions:      {', '.join(f'{k} ({len(v)})' for k, v in rig.regions.items()) or 'none'}")
 
 
+def _load_avatar_and_motion(args: argparse.Namespace):
+    from avatar.device import resolve_device
+    from avatar.io.avatar_folder import load_avatar
+    from avatar.motion import demo_motion, load_motion
+
+    device = resolve_device(getattr(args, "device", None))
+    avatar = load_avatar(args.avatar, rig_path=args.rig, device=device)
+    if args.demo:
+        motion = demo_motion(avatar.rig.data.expression_names, seconds=args.seconds, fps=args.fps or 25.0)
+    elif args.motion:
+        motion = load_motion(args.motion, avatar.rig.num_vertices, avatar.rig.num_expressions)
+    else:
+        raise L2TError("give --motion FILE.npz or --demo")
+    return avatar, motion
+
+
+def _cmd_render(args: argparse.Namespace) -> None:
+    from avatar.render.animate import render_motion_to_mp4
+
+    if args.size < 16 or args.size % 2:
+        raise L2TError(f"--size must be an even number of pixels >= 16, got {args.size}")
+    avatar, motion = _load_avatar_and_motion(args)
+    if args.fps:
+        motion = motion.resample(args.fps)
+    stats = render_motion_to_mp4(avatar, motion, args.output, size=args.size, camera=args.camera, audio=args.audio, progress=not args.quiet)
+    print(f"wrote {args.output}: {stats.frames} frames at {motion.fps:g} fps, {args.size}x{args.size}, "
+          f"{avatar.model.num_gaussians} Gaussians, {stats.fps:.1f} frames/s ({stats.backend} on {avatar.device.type})")
+
+
+def _cmd_export_ply(args: argparse.Namespace) -> None:
+    from avatar.io.ply import write_splat_ply
+
+    avatar, motion = _load_avatar_and_motion(args) if (args.motion or args.demo) else (_load_avatar_only(args), None)
+    if motion is None:
+        verts = avatar.neutral_vertices()
+    else:
+        if not 0 <= args.frame < motion.num_frames:
+            raise L2TError(f"--frame {args.frame} is outside the motion's {motion.num_frames} frames")
+        verts = avatar.vertices(motion, args.frame, args.frame + 1)
+    w = avatar.world(verts)
+    write_splat_ply(args.output, w.means[0], w.quats[0], w.scales[0], w.opacities, w.sh)
+    print(f"wrote {args.output}: {avatar.model.num_gaussians} Gaussians in world space, SH degree {w.sh_degree}")
+
+
+def _load_avatar_only(args: argparse.Namespace):
+    from avatar.io.avatar_folder import load_avatar
+
+    return load_avatar(args.avatar, rig_path=args.rig)
+
+
+def _add_motion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--motion", help="motion npz: per-frame rig parameters or vertices (see README, 'Motion files')")
+    p.add_argument("--demo", action="store_true", help="use a built-in demo motion (head turn, talking jaw, expressions, blinks)")
+    p.add_argument("--seconds", type=float, default=4.0, help="length of the --demo motion (default: 4)")
+    p.add_argument("--avatar", default=None, help="avatar folder (default: the built-in default avatar)")
+    p.add_argument("--rig", default=None, help="the FLAME .pkl an avatar was made on, if it is not where it was")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="l2t-avatar",
@@ -57,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load a rig (checks a FLAME file) and print what it contains.")
     p.add_argument("--rig", default=None, help=RIG_HELP)
     p.set_defaults(func=_cmd_rig_info)
+
+    p = sub.add_parser("render", help="render a motion (or --demo) with an avatar to an MP4",
+                       description="Deform the avatar's Gaussians frame by frame and render an H.264 MP4 "
+                                   "(gsplat on CUDA, the PyTorch renderer on CPU), optionally with an audio track.")
+    _add_motion_args(p)
+    p.add_argument("-o", "--output", default="render.mp4", help="MP4 to write (default: render.mp4)")
+    p.add_argument("--size", type=int, default=512, help="square frame size in pixels, even (default: 512)")
+    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the motion's own, 25 for --demo)")
+    p.add_argument("--camera", default="front", choices=["front", "three-quarter", "profile", "orbit"], help="view (default: front)")
+    p.add_argument("--audio", default=None, help="audio file to mux as the soundtrack (WAV, or anything ffmpeg reads)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("export-ply", help="export one frame of an avatar as a standard 3DGS PLY (world space)",
+                       description="Write the avatar's Gaussians, posed at a motion frame (or neutral), as a 3D Gaussian "
+                                   "Splatting PLY that other splat viewers read.")
+    _add_motion_args(p)
+    p.add_argument("--frame", type=int, default=0, help="frame of the motion to export (default: 0)")
+    p.add_argument("--fps", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("-o", "--output", default="avatar.ply", help="PLY to write (default: avatar.ply)")
+    p.set_defaults(func=_cmd_export_ply)
     return parser
 
 

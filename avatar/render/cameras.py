@@ -91,3 +91,21 @@ def preset_camera(name: str, target, distance: float, fov_deg: float = 20.0, siz
         raise L2TError(f"unknown camera {name!r}; choose one of {', '.join(CAMERA_PRESETS)}")
     yaw, pitch = CAMERA_PRESETS[name]
     return orbit_camera(target, distance, yaw, pitch, fov_deg, size, size)
+
+
+def frame_head(face_verts: torch.Tensor, margin: float = 5.2) -> tuple[torch.Tensor, float]:
+    """A look-at target (the face's centre, nudged up) and a camera distance for a 20 deg
+    field of view that frames the whole head, from face vertices [N, 3]."""
+    lo, hi = face_verts.min(0).values, face_verts.max(0).values
+    target = (lo + hi) / 2
+    target[2] = lo[2]
+    target[1] += 0.1 * float(hi[1] - lo[1])
+    return target.detach().cpu(), margin * float((hi - lo)[:2].max())
+
+
+def motion_cameras(name: str, target, distance: float, num_frames: int, size: int, fov_deg: float = 20.0) -> list[Camera]:
+    """One camera per frame: a fixed preset, or "orbit" (a slow swing of +-40 deg yaw)."""
+    if name == "orbit":
+        yaws = [40.0 * math.sin(2 * math.pi * i / max(num_frames, 1)) for i in range(num_frames)]
+        return [orbit_camera(target, distance, y, 5.0, fov_deg, size, size) for y in yaws]
+    return [preset_camera(name, target, distance, fov_deg, size)] * num_frames

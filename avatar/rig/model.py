@@ -82,11 +82,15 @@ class Rig(nn.Module):
         jaw: torch.Tensor | None = None,
         eyes: torch.Tensor | None = None,
         translation: torch.Tensor | None = None,
+        vertex_offsets: torch.Tensor | None = None,
         batch_size: int | None = None,
     ) -> RigOutput:
+        """vertex_offsets: [V, 3] or [B, V, 3] static per-vertex offsets added before posing."""
         given = [t for t in (shape, expression, rotation, neck, jaw, eyes, translation) if t is not None]
         batch = batch_size if batch_size is not None else (given[0].shape[0] if given else 1)
         v_shaped = self.shaped_vertices(shape, expression, batch)
+        if vertex_offsets is not None:
+            v_shaped = v_shaped + vertex_offsets
         rotmats = self.joint_rotations(rotation, neck, jaw, eyes, batch)
         joints = torch.einsum("jv,bvc->bjc", self.j_regressor, v_shaped)
         verts, posed_joints = linear_blend_skinning(v_shaped, rotmats, joints, self.parents, self.lbs_weights, self.posedirs)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from avatar.io.atomic import atomic_path
-from avatar.render.cameras import orbit_camera
+from avatar.render.cameras import frame_head, orbit_camera
 from avatar.render.mesh_raster import shade_mesh
 from avatar.rig.colors import rig_vertex_colors
 from avatar.rig.model import Rig
@@ -19,15 +19,10 @@ JAW_OPEN = 0.25  # radians
 
 
 def head_framing(rig: Rig) -> tuple[torch.Tensor, float]:
-    """A look-at target (the face's centre) and a camera distance that frames the face."""
+    """Camera target and distance that frame the rig's head."""
     v = rig.v_template
     face = rig.region("face") if "face" in rig.data.regions else torch.arange(len(v), device=v.device)
-    lo, hi = v[face].min(0).values, v[face].max(0).values
-    target = (lo + hi) / 2
-    target[2] = lo[2]
-    target[1] += 0.1 * float(hi[1] - lo[1])
-    extent = float((hi - lo)[:2].max())
-    return target.cpu(), 5.2 * extent
+    return frame_head(v[face])
 
 
 def sheet_poses(rig: Rig) -> list[tuple[str, dict]]:

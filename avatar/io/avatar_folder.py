@@ -1,0 +1,151 @@
+"""The avatar folder: what `fit` writes and `render` / `speak` / `view` load.
+
+    AVATAR_DIR/
+      avatar.json    format, version, rig reference, SH degree, Gaussian count,
+                     the command that made it, creation time
+      gaussians.npz  binding [N] (triangle index), xyz [N,3] (local position),
+                     log_scales [N,3], rotations [N,4] (w,x,y,z, local),
+                     opacity_logits [N], sh [N,K,3], shape [S] (identity coefficients),
+                     vertex_offsets [V,3] (optional static offsets)
+
+All arrays are float32 (binding int64): a saved avatar loads back bit for bit. The rig
+reference is "l2t-head" (the built-in rig) or the FLAME file the avatar was made on,
+with its sha256, so a different FLAME file is caught.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avatar import __version__
+from avatar.avatar import Avatar
+from avatar.errors import L2TError
+from avatar.gaussians import GaussianAvatarModel
+from avatar.rig import L2T_HEAD_PATH, DEFAULT_RIG_NAME, Rig, load_rig_data, resolve_rig_path
+
+FORMAT = "l2t-avatar"
+FORMAT_VERSION = 1
+DEFAULT_AVATAR_DIR = Path(__file__).resolve().parents[1] / "assets" / "default_avatar"
+_ARRAYS = ("binding", "xyz", "log_scales", "rotations", "opacity_logits", "sh")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def rig_reference(rig_path: str | Path | None) -> dict:
+    """How avatar.json names its rig."""
+    p = resolve_rig_path(rig_path)
+    if p.resolve() == L2T_HEAD_PATH.resolve():
+        return {"name": DEFAULT_RIG_NAME}
+    return {"name": p.stem, "path": str(p.resolve()), "sha256": _sha256(p)}
+
+
+def save_avatar(avatar: Avatar, folder: str | Path, rig_path: str | Path | None = None, command: str | None = None) -> Path:
+    """Write an avatar folder atomically (a temporary folder renamed into place)."""
+    folder = Path(folder)
+    m = avatar.model
+    arrays = {
+        "binding": m.binding.detach().cpu().numpy().astype(np.int64),
+        "xyz": m.xyz.detach().cpu().numpy().astype(np.float32),
+        "log_scales": m.log_scales.detach().cpu().numpy().astype(np.float32),
+        "rotations": m.rotations.detach().cpu().numpy().astype(np.float32),
+        "opacity_logits": m.opacity_logits.detach().cpu().numpy().astype(np.float32),
+        "sh": m.sh.detach().cpu().numpy().astype(np.float32),
+        "shape": avatar.shape.detach().cpu().numpy().astype(np.float32),
+    }
+    if avatar.vertex_offsets is not None:
+        arrays["vertex_offsets"] = avatar.vertex_offsets.detach().cpu().numpy().astype(np.float32)
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "l2t_avatar_version": __version__,
+        "rig": avatar.meta.get("rig") or rig_reference(rig_path),
+        "sh_degree": m.sh_degree,
+        "num_gaussians": m.num_gaussians,
+        "command": command if command is not None else " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta.update({k: v for k, v in avatar.meta.items() if k not in meta and k != "rig"})
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        np.savez_compressed(tmp / "gaussians.npz", **arrays)
+        (tmp / "avatar.json").write_text(json.dumps(meta, indent=2) + "\n")
+        os.chmod(tmp, 0o755)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_avatar(folder: str | Path | None = None, rig_path: str | Path | None = None, device="cpu", trainable: bool = False) -> Avatar:
+    """Load an avatar folder (default: the built-in default avatar) onto `device`.
+
+    Parameters are frozen unless `trainable` (e.g. to resume fitting)."""
+    folder = DEFAULT_AVATAR_DIR if folder is None else Path(folder)
+    meta_path, arrays_path = folder / "avatar.json", folder / "gaussians.npz"
+    if not folder.is_dir():
+        raise L2TError(f"avatar folder not found: {folder}")
+    if not meta_path.is_file() or not arrays_path.is_file():
+        raise L2TError(f"{folder} is not an avatar folder (it needs avatar.json and gaussians.npz)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise L2TError(f"{meta_path} is not valid JSON ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise L2TError(f"{meta_path} is not an l2t-avatar avatar (format {meta.get('format')!r})")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise L2TError(f"{folder} was written by a newer l2t-avatar (format version {meta['version']}); upgrade to load it")
+    try:
+        with np.load(arrays_path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise L2TError(f"{arrays_path} is not a readable npz ({exc})") from None
+    missing = [k for k in _ARRAYS if k not in d]
+    if missing:
+        raise L2TError(f"{arrays_path} lacks {', '.join(missing)}")
+    rig = Rig(_avatar_rig(meta.get("rig", {}), rig_path, folder))
+    model = GaussianAvatarModel(*(torch.from_numpy(d[k]) for k in _ARRAYS)).requires_grad_(trainable)
+    if model.num_gaussians and int(model.binding.max()) >= len(rig.faces):
+        raise L2TError(f"{folder}: its Gaussians are bound to triangles the rig {rig.data.name} does not have")
+    offsets = torch.from_numpy(d["vertex_offsets"]) if "vertex_offsets" in d else None
+    if offsets is not None and offsets.shape != (rig.num_vertices, 3):
+        raise L2TError(f"{folder}: vertex_offsets do not match the rig's {rig.num_vertices} vertices")
+    avatar = Avatar(rig, model, torch.from_numpy(d.get("shape", np.zeros(0, np.float32))), offsets, meta)
+    return avatar.to(device)
+
+
+def _avatar_rig(ref: dict, rig_path, folder: Path):
+    if ref.get("name") == DEFAULT_RIG_NAME and "path" not in ref:
+        return load_rig_data(L2T_HEAD_PATH)
+    path = rig_path or ref.get("path") or os.environ.get("L2T_FLAME_PATH")
+    if not path or not Path(path).expanduser().is_file():
+        raise L2TError(f"{folder} was made on the FLAME rig {ref.get('path', ref.get('name'))}, which is not here; pass --rig PATH")
+    data = load_rig_data(path)
+    if ref.get("sha256") and _sha256(Path(path).expanduser()) != ref["sha256"]:
+        raise L2TError(f"{path} is not the FLAME file {folder} was made on (sha256 differs)")
+    return data
