@@ -41,5 +41,6 @@ def test_gsplat_and_torch_backends_agree(head, sh_degree):
     alpha_err = (a.alpha - b.alpha.cpu()).abs().mean().item()
     covered = (a.alpha > 0.5) & (b.alpha.cpu() > 0.5)
     depth_err = (a.depth - b.depth.cpu()).abs()[covered].mean().item()
-    print(f"\nsh_degree={sh_degree}: mean |RGB diff| {rgb_err:.5f}, mean |alpha diff| {alpha_err:.5f}, mean |depth diff| {depth_err * 1000:.3f} mm")
+    print(f"\nsh_degree={sh_degree}: mean |RGB diff| {rgb_err:.2e}, max |RGB diff| {(a.rgb - b.rgb.cpu()).abs().max().item():.2e}, "
+          f"mean |alpha diff| {alpha_err:.2e}, mean |depth diff| {depth_err * 1000:.2e} mm")
     assert rgb_err < 0.01 and alpha_err < 0.01 and depth_err < 0.002

@@ -143,17 +143,39 @@ def _render_torch_one(means, quats, scales, opacities, sh, viewmat, K, width, he
             y1, x1 = min(y0 + TILE, height), min(x0 + TILE, width)
             py, px = torch.meshgrid(torch.arange(y0, y1, device=means.device), torch.arange(x0, x1, device=means.device), indexing="ij")
             pix = torch.stack([px.reshape(-1), py.reshape(-1)], -1).to(means.dtype) + 0.5  # [P, 2]
-            d = pix[:, None, :] - mu[hit][None]  # [P, K, 2]
-            c = con[hit]
-            sigma = 0.5 * (c[:, 0] * d[..., 0] ** 2 + c[:, 2] * d[..., 1] ** 2) + c[:, 1] * d[..., 0] * d[..., 1]
-            alpha = torch.clamp_max(op[hit] * torch.exp(-sigma), ALPHA_MAX)
-            alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
-            trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha[:, :-1]], 1), 1)
-            next_trans = trans * (1 - alpha)
-            weight = torch.where(next_trans > T_MIN, alpha * trans, torch.zeros_like(alpha))
-            acc = weight.sum(1, keepdim=True)
-            rgb = weight @ colors[hit] + (1 - acc) * bg
-            depth = weight @ dep[hit][:, None]
+            rgb, acc, depth = _composite_tile(pix, hit, mu, con, op, colors, dep)
+            rgb = rgb + (1 - acc) * bg
             depth = torch.where(acc > 0, depth / acc.clamp_min(1e-12), torch.zeros_like(depth))
             out[y0:y1, x0:x1] = torch.cat([rgb, acc, depth], -1).reshape(y1 - y0, x1 - x0, 5)
     return out
+
+
+def _composite_tile(pix, hit, mu, con, op, colors, dep, chunk: int = 256):
+    """Front-to-back compositing of the depth-sorted Gaussians `hit` over pixels [P, 2].
+
+    Gaussians go in chunks; once every pixel of the tile is opaque (transmittance under
+    T_MIN) the rest are skipped, as gsplat's kernel does. Returns (rgb [P,3], alpha [P,1],
+    weighted depth [P,1]).
+    """
+    p = pix.shape[0]
+    trans = torch.ones(p, 1, dtype=pix.dtype, device=pix.device)
+    rgb = torch.zeros(p, 3, dtype=pix.dtype, device=pix.device)
+    depth = torch.zeros(p, 1, dtype=pix.dtype, device=pix.device)
+    acc = torch.zeros(p, 1, dtype=pix.dtype, device=pix.device)
+    for ids in hit.split(chunk):
+        d = pix[:, None, :] - mu[ids][None]  # [P, K, 2]
+        c = con[ids]
+        sigma = 0.5 * (c[:, 0] * d[..., 0] ** 2 + c[:, 2] * d[..., 1] ** 2) + c[:, 1] * d[..., 0] * d[..., 1]
+        alpha = torch.clamp_max(op[ids] * torch.exp(-sigma), ALPHA_MAX)
+        alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+        local = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha], 1), 1)
+        before, after = trans * local[:, :-1], trans * local[:, 1:]
+        weight = torch.where(after > T_MIN, alpha * before, torch.zeros_like(alpha))
+        rgb = rgb + weight @ colors[ids]
+        depth = depth + weight @ dep[ids][:, None]
+        acc = acc + weight.sum(1, keepdim=True)
+        # Pixels stop at the Gaussian that would take them under T_MIN, as gsplat does.
+        trans = torch.where(after[:, -1:] > T_MIN, after[:, -1:], torch.zeros_like(trans))
+        if bool((trans.detach() <= T_MIN).all()):
+            break
+    return rgb, acc, depth
