@@ -9,7 +9,6 @@ and the eyes are learned as well as the face. No video is involved.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
+from avatar.io.npz import read_npz
 
 PARAM_WIDTHS = {"jaw": (3, 6), "neck": (3, 6), "rotation": (3, 6), "eyes": (6, 12), "translation": (3,)}
 DEFAULT_FPS = 25.0
@@ -71,14 +71,7 @@ class Motion:
 
 def load_motion(path: str | Path, num_vertices: int, num_expressions: int) -> Motion:
     """Read and check a motion file against a rig's sizes; L2TError names any problem."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise L2TError(f"motion file not found: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise L2TError(f"motion file {path} is not a readable npz ({exc})") from None
+    data = read_npz(path, "motion file")
     return motion_from_arrays(data, num_vertices, num_expressions, str(path))
 
 

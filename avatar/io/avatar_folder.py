@@ -22,7 +22,6 @@ import os
 import shutil
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from avatar import __version__
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
 from avatar.gaussians import GaussianAvatarModel
+from avatar.io.npz import read_npz
 from avatar.rig import L2T_HEAD_PATH, DEFAULT_RIG_NAME, Rig, load_rig_data, resolve_rig_path
 
 FORMAT = "l2t-avatar"
@@ -120,11 +120,7 @@ def load_avatar(folder: str | Path | None = None, rig_path: str | Path | None = 
         raise L2TError(f"{meta_path} is not an l2t-avatar avatar (format {meta.get('format')!r})")
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise L2TError(f"{folder} was written by a newer l2t-avatar (format version {meta['version']}); upgrade to load it")
-    try:
-        with np.load(arrays_path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise L2TError(f"{arrays_path} is not a readable npz ({exc})") from None
+    d = read_npz(arrays_path, "avatar arrays")
     missing = [k for k in _ARRAYS if k not in d]
     if missing:
         raise L2TError(f"{arrays_path} lacks {', '.join(missing)}")

@@ -7,7 +7,6 @@ kinematic tree: root (global), neck, jaw, left eye, right eye ("left" = the subj
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,13 +112,9 @@ class RigData:
     @classmethod
     def load_npz(cls, path: str | Path) -> "RigData":
         """Read a rig written by save_npz; L2TError if the file is not one."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except FileNotFoundError:
-            raise L2TError(f"rig file not found: {path}") from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise L2TError(f"rig file {path} is not a readable npz ({exc})") from None
+        from avatar.io.npz import read_npz
+
+        d = read_npz(path, "rig file")
         missing = [k for k in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "j_regressor", "lbs_weights", "parents") if k not in d]
         if missing:
             raise L2TError(f"rig file {path} lacks {', '.join(missing)}: not an l2t-avatar rig")
