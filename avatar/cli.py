@@ -39,18 +39,18 @@ def _cmd_rig_info(args: argparse.Namespace) -> None:
 
 
 def _load_avatar_and_motion(args: argparse.Namespace):
+    """The avatar, and the motion from --demo or --motion (None when neither is given)."""
     from avatar.device import resolve_device
     from avatar.io.avatar_folder import load_avatar
     from avatar.motion import demo_motion, load_motion
 
     device = resolve_device(getattr(args, "device", None))
     avatar = load_avatar(args.avatar, rig_path=args.rig, device=device)
+    motion = None
     if args.demo:
-        motion = demo_motion(avatar.rig.data.expression_names, seconds=args.seconds, fps=args.fps or 25.0)
+        motion = demo_motion(avatar.rig.data.expression_names, seconds=args.seconds, fps=getattr(args, "fps", None) or 25.0)
     elif args.motion:
         motion = load_motion(args.motion, avatar.rig.num_vertices, avatar.rig.num_expressions)
-    else:
-        raise L2TError("give --motion FILE.npz or --demo")
     return avatar, motion
 
 
@@ -60,6 +60,8 @@ def _cmd_render(args: argparse.Namespace) -> None:
     if args.size < 16 or args.size % 2:
         raise L2TError(f"--size must be an even number of pixels >= 16, got {args.size}")
     avatar, motion = _load_avatar_and_motion(args)
+    if motion is None:
+        raise L2TError("give --motion FILE.npz or --demo")
     if args.fps:
         motion = motion.resample(args.fps)
     stats = render_motion_to_mp4(avatar, motion, args.output, size=args.size, camera=args.camera, audio=args.audio, progress=not args.quiet)
@@ -70,7 +72,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
 def _cmd_export_ply(args: argparse.Namespace) -> None:
     from avatar.io.ply import write_splat_ply
 
-    avatar, motion = _load_avatar_and_motion(args) if (args.motion or args.demo) else (_load_avatar_only(args), None)
+    avatar, motion = _load_avatar_and_motion(args)
     if motion is None:
         verts = avatar.neutral_vertices()
     else:
@@ -80,12 +82,6 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
     w = avatar.world(verts)
     write_splat_ply(args.output, w.means[0], w.quats[0], w.scales[0], w.opacities, w.sh)
     print(f"wrote {args.output}: {avatar.model.num_gaussians} Gaussians in world space, SH degree {w.sh_degree}")
-
-
-def _load_avatar_only(args: argparse.Namespace):
-    from avatar.io.avatar_folder import load_avatar
-
-    return load_avatar(args.avatar, rig_path=args.rig)
 
 
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
@@ -134,7 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Splatting PLY that other splat viewers read.")
     _add_motion_args(p)
     p.add_argument("--frame", type=int, default=0, help="frame of the motion to export (default: 0)")
-    p.add_argument("--fps", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("-o", "--output", default="avatar.ply", help="PLY to write (default: avatar.ply)")
     p.set_defaults(func=_cmd_export_ply)
     return parser

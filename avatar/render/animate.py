@@ -15,7 +15,7 @@ from avatar.avatar import Avatar
 from avatar.io.video import Mp4Writer
 from avatar.motion import Motion
 from avatar.render.cameras import Camera, frame_head, motion_cameras
-from avatar.render.gaussian import render_gaussians
+from avatar.render.gaussian import pick_backend, render_gaussians
 
 
 @dataclass
@@ -64,5 +64,4 @@ def render_motion_to_mp4(avatar: Avatar, motion: Motion, output: str | Path, siz
         frames = render_frames(avatar, motion, cameras, background, backend=backend)
         for frame in tqdm(frames, total=motion.num_frames, unit="frame", desc="render", disable=not progress):
             writer.write(frame)
-    used = "gsplat" if (backend == "auto" and avatar.device.type == "cuda") or backend == "gsplat" else "torch"
-    return RenderStats(motion.num_frames, time.perf_counter() - start, used)
+    return RenderStats(motion.num_frames, time.perf_counter() - start, pick_backend(avatar.device, backend))

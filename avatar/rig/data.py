@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from avatar.errors import L2TError
+from avatar.io.atomic import atomic_write_bytes
+from avatar.io.npz import read_npz
 
 FLAME_JOINT_NAMES = ("root", "neck", "jaw", "left_eye", "right_eye")
 
@@ -105,15 +107,11 @@ class RigData:
             arrays["mirror"] = self.mirror.astype(np.int32)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
-        from avatar.io.atomic import atomic_write_bytes
-
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "RigData":
         """Read a rig written by save_npz; L2TError if the file is not one."""
-        from avatar.io.npz import read_npz
-
         d = read_npz(path, "rig file")
         missing = [k for k in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "j_regressor", "lbs_weights", "parents") if k not in d]
         if missing:
