@@ -10,6 +10,7 @@ import numpy as np
 
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_path
+from avatar.io.audio import ffmpeg_exe, read_audio
 
 
 class Mp4Writer:
@@ -60,18 +61,12 @@ class Mp4Writer:
             self._atomic.__exit__(exc_type, exc, tb)
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def probe_video(path: str | Path) -> dict:
     """Frames, size and fps of a video, and the seconds of its audio track (0 if none)."""
     import imageio_ffmpeg
 
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
-    info = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
     size = re.search(r"Video:.*?(\d{2,5})x(\d{2,5})", info)
     fps = re.search(r"(\d+(?:\.\d+)?) fps", info)
     return {
@@ -85,5 +80,4 @@ def probe_video(path: str | Path) -> dict:
 
 def audio_seconds(path: str | Path, rate: int = 16000) -> float:
     """Length of a file's audio track, by decoding it."""
-    raw = subprocess.run([_ffmpeg(), "-v", "error", "-i", str(path), "-vn", "-f", "s16le", "-ac", "1", "-ar", str(rate), "-"], capture_output=True).stdout
-    return len(raw) / 2 / rate
+    return len(read_audio(path, rate)) / rate
