@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame", type=int, default=0, help="frame of the motion to export (default: 0)")
     p.add_argument("-o", "--output", default="avatar.ply", help="PLY to write (default: avatar.ply)")
     p.set_defaults(func=_cmd_export_ply)
+
+    from audio2mesh.cli import add_commands as add_speech_commands
+
+    add_speech_commands(sub, RIG_HELP)
     return parser
 
 

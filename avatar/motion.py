@@ -47,16 +47,9 @@ class Motion:
         if abs(fps - self.fps) < 1e-9:
             return self
         n_out = max(1, int(round(self.seconds * fps)))
-        src = torch.arange(n_out, dtype=torch.float32) * (self.fps / fps)
-        lo = src.floor().long().clamp(max=self.num_frames - 1)
-        hi = (lo + 1).clamp(max=self.num_frames - 1)
-        w = (src - lo.float()).clamp(0, 1)
-
-        def interp(x: torch.Tensor) -> torch.Tensor:
-            shape = (-1,) + (1,) * (x.dim() - 1)
-            return x[lo] * (1 - w.view(shape)) + x[hi] * w.view(shape)
-
-        return Motion({k: interp(v) for k, v in self.params.items()}, interp(self.vertices) if self.vertices is not None else None, fps)
+        params = {k: resample_frames(v, self.fps, fps, n_out) for k, v in self.params.items()}
+        vertices = resample_frames(self.vertices, self.fps, fps, n_out) if self.vertices is not None else None
+        return Motion(params, vertices, fps)
 
     def save(self, path: str | Path) -> None:
         """Write the motion npz atomically."""
@@ -67,6 +60,18 @@ class Motion:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
+
+
+def resample_frames(x: torch.Tensor, fps_from: float, fps_to: float, num_out: int | None = None) -> torch.Tensor:
+    """Frames [T, ...] at ``fps_from`` linearly interpolated to ``fps_to`` (frame i at i / fps)."""
+    num_in = x.shape[0]
+    num_out = num_out or max(1, int(round(num_in / fps_from * fps_to)))
+    src = torch.arange(num_out, dtype=torch.float64) * (fps_from / fps_to)
+    lo = src.floor().long().clamp(max=num_in - 1)
+    hi = (lo + 1).clamp(max=num_in - 1)
+    w = (src - lo.double()).clamp(0, 1).to(x.dtype if x.is_floating_point() else torch.float32)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    return x[lo] * (1 - w.view(shape)) + x[hi] * w.view(shape)
 
 
 def load_motion(path: str | Path, num_vertices: int, num_expressions: int) -> Motion:

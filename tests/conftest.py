@@ -23,3 +23,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def needs(available: bool, what: str):
+    """Skip where a speech program is not installed, except in CI, which installs them (.ci/run)."""
+    import os
+
+    return pytest.mark.skipif(not available and not os.environ.get("CI"), reason=f"needs {what}")

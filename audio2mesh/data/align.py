@@ -79,13 +79,13 @@ def compound_pronunciation(word: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=2)
 def _decoder(mode: str):
-    """One decoder per mode, kept: loading the acoustic model takes ~0.2 s."""
+    """A fresh decoder for every utterance (~0.2 s to load the model): a kept one carries
+    adaptation state from earlier utterances, and results would depend on build order."""
     ps = _pocketsphinx()
     if mode == "align":
-        return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", bestpath=False)
-    return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"),
+        return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", bestpath=False, cmn="batch")
+    return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", cmn="batch", allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"),
                       lw=2.0, beam=1e-20, pbeam=1e-20)
 
 

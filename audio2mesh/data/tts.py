@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
+import json
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -100,8 +103,35 @@ class Espeak:
         return ["m1", "m2", "m3", "f1", "f2", "f3"]
 
     def synthesize(self, text: str, voice: str, words_per_minute: int = 175, pitch: int = 50, pitch_range: int = 50) -> Speech:
-        """``voice`` is 'accent+variant', e.g. 'en-us+f3'."""
-        lib = self._library()
+        """``voice`` is 'accent+variant', e.g. 'en-us+f3'.
+
+        libespeak-ng keeps synthesis state (wave generator phase, noise) from one call to the
+        next, so the same input could sound slightly different depending on what came before.
+        Each synthesis therefore runs in a fresh worker process (~0.1 s): identical inputs give
+        identical audio, which a reproducible, resumable corpus needs.
+        """
+        self._library()  # fail here, with the package name, if espeak-ng is missing
+        request = json.dumps({"text": text, "voice": voice, "wpm": int(words_per_minute), "pitch": int(pitch), "range": int(pitch_range)})
+        proc = subprocess.run([sys.executable, "-m", "audio2mesh.data.tts"], input=request.encode(), capture_output=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"espeak-ng worker failed: {proc.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
+        with np.load(io.BytesIO(proc.stdout), allow_pickle=False) as reply:
+            samples, rate, events = reply["audio"], int(reply["rate"]), json.loads(str(reply["events"]))
+        if isinstance(events, dict):
+            raise ValueError(events["error"])
+        audio = samples.astype(np.float32) / 32768.0
+        segments = []
+        for k, (sample, symbol) in enumerate(events):
+            end = events[k + 1][0] if k + 1 < len(events) else len(audio)
+            phones = ipa_to_phones(symbol)
+            step = (end - sample) / len(phones)
+            segments += [(p, (sample + j * step) / rate, (sample + (j + 1) * step) / rate) for j, p in enumerate(phones)]
+        return Speech(resample(audio, rate, SPEECH_RATE), PhoneAlignment.from_segments(segments, len(audio) / rate))
+
+    @classmethod
+    def synthesize_here(cls, text: str, voice: str, words_per_minute: int, pitch: int, pitch_range: int) -> tuple[np.ndarray, int, list]:
+        """Synthesis in this process: int16 samples, their rate, and (sample, IPA phoneme) events."""
+        lib = cls._library()
         chunks: list[np.ndarray] = []
         events: list[tuple[int, str]] = []
 
@@ -117,7 +147,7 @@ class Espeak:
 
         callback = _SYNTH_CALLBACK(on_audio)
         data = text.encode("utf-8") + b"\0"
-        with self._lock:
+        with cls._lock:
             lib.espeak_SetSynthCallback(callback)
             if lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"espeak-ng has no voice {voice!r}")
@@ -126,15 +156,20 @@ class Espeak:
             lib.espeak_SetParameter(_RANGE, int(pitch_range), 0)
             lib.espeak_Synth(data, len(data), 0, 1, 0, 0, None, None)
             lib.espeak_Synchronize()
-        audio = (np.concatenate(chunks).astype(np.float32) / 32768.0) if chunks else np.zeros(0, np.float32)
-        segments = []
-        for k, (sample, symbol) in enumerate(events):
-            end = events[k + 1][0] if k + 1 < len(events) else len(audio)
-            phones = ipa_to_phones(symbol)
-            step = (end - sample) / len(phones)
-            segments += [(p, (sample + j * step) / self._rate, (sample + (j + 1) * step) / self._rate) for j, p in enumerate(phones)]
-        duration = len(audio) / self._rate
-        return Speech(resample(audio, self._rate, SPEECH_RATE), PhoneAlignment.from_segments(segments, duration))
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        return samples.astype(np.int16), cls._rate, events
+
+
+def _espeak_worker() -> None:
+    """``python -m audio2mesh.data.tts``: one espeak-ng synthesis, JSON request on stdin, npz on stdout."""
+    request = json.loads(sys.stdin.read())
+    try:
+        samples, rate, events = Espeak.synthesize_here(request["text"], request["voice"], request["wpm"], request["pitch"], request["range"])
+    except ValueError as exc:
+        samples, rate, events = np.zeros(0, np.int16), 0, {"error": str(exc)}
+    buffer = io.BytesIO()
+    np.savez(buffer, audio=samples, rate=np.int64(rate), events=np.array(json.dumps(events)))
+    sys.stdout.buffer.write(buffer.getvalue())
 
 
 # ---------------------------------------------------------------- festival / flite
@@ -209,3 +244,7 @@ class Flite:
                 phones.append(from_arpabet(name))
                 ends.append(float(end))
         return Speech(audio, PhoneAlignment.from_end_times(phones, ends, len(audio) / SPEECH_RATE).fitted_to(len(audio) / SPEECH_RATE))
+
+
+if __name__ == "__main__":
+    _espeak_worker()

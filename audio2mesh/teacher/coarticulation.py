@@ -26,6 +26,7 @@ from audio2mesh.teacher.visemes import BLENDED, ENVELOPES, VISEMES
 GRID_HZ = 100.0
 MIN_HOLD = 0.03  # seconds either side of an envelope phone's centre
 REST_MIN_SILENCE = 0.2  # seconds of silence before the lips come to rest
+MIN_RAMP, NEIGHBOUR_SHARE = 0.025, 0.6  # envelope ramps take at most 60% of a neighbouring phone (>= 25 ms)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ def _ramp(x: np.ndarray) -> np.ndarray:
 def envelope_curves(alignment: PhoneAlignment, times: np.ndarray, timing: Timing) -> dict[str, np.ndarray]:
     """Held channels at ``times``: the maximum over the phones that carry them."""
     curves = {c: np.zeros_like(times) for c in ENVELOPES}
-    for phone, start, end in zip(alignment.phones, alignment.starts, alignment.ends):
+    durations = alignment.ends - alignment.starts
+    for k, (phone, start, end) in enumerate(zip(alignment.phones, alignment.starts, alignment.ends)):
         amounts = VISEMES[phone].envelope
         if not amounts:
             continue
@@ -93,7 +95,12 @@ def envelope_curves(alignment: PhoneAlignment, times: np.ndarray, timing: Timing
         else:
             centre = 0.5 * (start + end)
             half = max(0.5 * (end - start), MIN_HOLD)
-            hold_from, hold_to, ramp_in, ramp_out = centre - half, centre + half, timing.ramp_in, timing.ramp_out
+            # ramps no longer than most of the neighbouring phones: fast speech still opens between closures
+            before = durations[k - 1] if k > 0 else np.inf
+            after = durations[k + 1] if k + 1 < len(durations) else np.inf
+            ramp_in = min(timing.ramp_in, max(MIN_RAMP, NEIGHBOUR_SHARE * before))
+            ramp_out = min(timing.ramp_out, max(MIN_RAMP, NEIGHBOUR_SHARE * after))
+            hold_from, hold_to = centre - half, centre + half
         shape = _ramp((times - (hold_from - ramp_in)) / ramp_in) * _ramp(((hold_to + ramp_out) - times) / ramp_out)
         for channel, amount in amounts.items():
             curves[channel] = np.maximum(curves[channel], amount * shape)

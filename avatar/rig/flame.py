@@ -100,16 +100,22 @@ def _as_array(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def read_flame_pickle(path: str | Path) -> dict:
-    """Unpickle a FLAME model file into a dict of plain numpy arrays (and strings)."""
+def read_restricted_pickle(path: str | Path, what: str):
+    """Unpickle a FLAME-family file (FLAME model, VOCASET templates.pkl) that may come from
+    Python 2 and chumpy, building only numpy arrays, builtins and our inert stand-ins."""
     path = Path(path)
     if not path.is_file():
-        raise L2TError(f"FLAME model not found: {path}")
+        raise L2TError(f"{what} not found: {path}")
     try:
         with open(path, "rb") as fh:
-            raw = _FlameUnpickler(fh, encoding="latin1").load()
+            return _FlameUnpickler(fh, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, zipfile.BadZipFile) as exc:
-        raise L2TError(f"{path} is not a readable FLAME model pickle ({exc})") from None
+        raise L2TError(f"{path} is not a readable {what} pickle ({exc})") from None
+
+
+def read_flame_pickle(path: str | Path) -> dict:
+    """Unpickle a FLAME model file into a dict of plain numpy arrays (and strings)."""
+    raw = read_restricted_pickle(path, "FLAME model")
     if not isinstance(raw, dict):
         raise L2TError(f"{path} is not a FLAME model pickle (it holds a {type(raw).__name__}, not a dict)")
     missing = [k for k in FLAME_KEYS if k not in raw]
