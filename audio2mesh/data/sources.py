@@ -60,42 +60,47 @@ class EspeakSource:
                          True, text, extra={"words_per_minute": wpm, "pitch": pitch, "pitch_range": spread})
 
 
-class FestivalSource:
-    name, synthetic = "festival", True
+class _VoiceListSource:
+    """festival and flite: one of the engine's installed voices, with random prosody settings."""
+
+    synthetic = True
+    name: str
+    engine: Festival | Flite
+
+    def missing(self) -> str | None:
+        return None if self.engine.available() and self.engine.voices() else self.engine.package
+
+    def settings(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def draw(self, rng: np.random.Generator) -> Utterance:
+        voices = self.engine.voices()
+        voice = voices[rng.integers(len(voices))]
+        text = SentenceGenerator(int(rng.integers(2 ** 31))).utterance()
+        settings = self.settings(rng)
+        speech = self.engine.synthesize(text, voice, **settings)
+        return Utterance(speech.audio, speech.alignment, f"{self.name}:{voice}", self.name,
+                         SYNTHETIC_LICENCE.format(engine=self.name), True, text, extra=settings)
+
+
+class FestivalSource(_VoiceListSource):
+    name = "festival"
 
     def __init__(self):
         self.engine = Festival()
 
-    def missing(self) -> str | None:
-        return None if self.engine.available() and self.engine.voices() else Festival.package
-
-    def draw(self, rng: np.random.Generator) -> Utterance:
-        voices = self.engine.voices()
-        voice = voices[rng.integers(len(voices))]
-        text = SentenceGenerator(int(rng.integers(2 ** 31))).utterance()
-        stretch = float(rng.uniform(0.85, 1.25))
-        speech = self.engine.synthesize(text, voice, stretch)
-        return Utterance(speech.audio, speech.alignment, f"festival:{voice}", self.name, SYNTHETIC_LICENCE.format(engine="festival"),
-                         True, text, extra={"stretch": stretch})
+    def settings(self, rng: np.random.Generator) -> dict:
+        return {"stretch": float(rng.uniform(0.85, 1.25))}
 
 
-class FliteSource:
-    name, synthetic = "flite", True
+class FliteSource(_VoiceListSource):
+    name = "flite"
 
     def __init__(self):
         self.engine = Flite()
 
-    def missing(self) -> str | None:
-        return None if self.engine.available() and self.engine.voices() else Flite.package
-
-    def draw(self, rng: np.random.Generator) -> Utterance:
-        voices = self.engine.voices()
-        voice = voices[rng.integers(len(voices))]
-        text = SentenceGenerator(int(rng.integers(2 ** 31))).utterance()
-        stretch, f0 = float(rng.uniform(0.85, 1.25)), float(rng.uniform(80, 200))
-        speech = self.engine.synthesize(text, voice, stretch, f0)
-        return Utterance(speech.audio, speech.alignment, f"flite:{voice}", self.name, SYNTHETIC_LICENCE.format(engine="flite"),
-                         True, text, extra={"stretch": stretch, "f0_mean": f0})
+    def settings(self, rng: np.random.Generator) -> dict:
+        return {"stretch": float(rng.uniform(0.85, 1.25)), "f0_mean": float(rng.uniform(80, 200))}
 
 
 @dataclass(frozen=True)
