@@ -72,5 +72,7 @@ def test_data_build_command(tmp_path, capsys):
     assert "utterances" in printed and "phones covered" in printed and "minutes by split" in printed
     assert json.loads((out / "corpus.json").read_text())["summary"]["items"] >= 2
     assert main(["data", "build", "--out", str(out), "--hours", "-1", "--quiet"]) == 2
+    assert main(["data", "build", "--out", str(out / "corpus.json"), "--quiet"]) == 2
+    assert main(["data", "build", "--out", str(tmp_path / "other"), "--fps", "0", "--quiet"]) == 2
     assert main(["data", "build", "--out", str(out), "--hours", "0.003", "--seed", "2", "--quiet"]) == 2
     assert "seed" in capsys.readouterr().err

@@ -62,6 +62,10 @@ def assign_split(utt: Utterance) -> str:
 class CorpusBuilder:
     def __init__(self, out: str | Path, seed: int = 0, fps: float = DEFAULT_FPS, rig_path: str | None = None, log=print):
         self.out, self.seed, self.fps, self.log = Path(out), int(seed), float(fps), log
+        if self.out.exists() and not self.out.is_dir():
+            raise L2TError(f"--out {self.out} is a file; give a folder for the corpus")
+        if not self.fps > 0:
+            raise L2TError(f"--fps must be positive, got {fps}")
         self.rig_ref = rig_reference(rig_path)
         self.rig = load_rig(rig_path)
         self.animator = TeacherAnimator(self.rig, self.fps)
