@@ -52,6 +52,7 @@ def load_speech(path: str, min_seconds: float):
 def _cmd_teacher(args: argparse.Namespace) -> None:
     from audio2mesh.data.tts import ToolMissing
     from audio2mesh.teacher.animator import TeacherAnimator
+    from avatar.io.audio import SPEECH_RATE
     from avatar.rig import load_rig
 
     if args.fps <= 0:
@@ -68,7 +69,8 @@ def _cmd_teacher(args: argparse.Namespace) -> None:
         alignment = speech_alignment(audio, transcript, lambda m: print(m, file=sys.stderr))
     except ToolMissing as exc:
         raise L2TError(str(exc)) from None
-    motion = animator.animate(alignment.fitted_to(len(audio) / 16000), animator.num_frames(len(audio) / 16000))
+    seconds = len(audio) / SPEECH_RATE
+    motion = animator.animate(alignment.fitted_to(seconds), animator.num_frames(seconds))
     motion.save(args.output)
     spoken = [p for p in alignment.phones if p != "SIL"]
     print(f"wrote {args.output}: {motion.num_frames} frames at {args.fps:g} fps from {len(spoken)} phones "
