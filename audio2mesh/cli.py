@@ -25,7 +25,7 @@ def speech_alignment(audio, transcript: str | None, log):
         alignment = align.force_align(audio, transcript)
         if alignment is not None:
             return alignment
-        unknown = [w for w in dict.fromkeys(align.normalise_transcript(transcript)) if w not in align.pronunciations() and align.compound_pronunciation(w) is None]
+        unknown = align.unknown_words(align.normalise_transcript(transcript))
         reason = f"words not in the dictionary: {' '.join(unknown)}" if unknown else "the transcript did not align"
         log(f"note: {reason}; using phone recognition instead")
     else:
@@ -63,8 +63,8 @@ def _cmd_teacher(args: argparse.Namespace) -> None:
             transcript = open(args.transcript_file, encoding="utf-8").read()
         except OSError as exc:
             raise L2TError(f"cannot read transcript file {args.transcript_file}: {exc.strerror}") from None
+    audio = load_speech(args.audio, 1.0 / args.fps)  # check the input before loading the rig
     animator = TeacherAnimator(load_rig(args.rig), args.fps)
-    audio = load_speech(args.audio, 1.0 / args.fps)
     try:
         alignment = speech_alignment(audio, transcript, lambda m: print(m, file=sys.stderr))
     except ToolMissing as exc:

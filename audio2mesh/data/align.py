@@ -89,14 +89,20 @@ def _decoder(mode: str):
                       lw=2.0, beam=1e-20, pbeam=1e-20)
 
 
+def unknown_words(words: list[str]) -> list[str]:
+    """Words (once each) that are neither in the dictionary nor two dictionary words joined."""
+    entries = pronunciations()
+    return [w for w in dict.fromkeys(words) if w not in entries and compound_pronunciation(w) is None]
+
+
 def force_align(audio: np.ndarray, transcript: str) -> PhoneAlignment | None:
     """Phone timings of 16 kHz ``audio`` saying ``transcript``; None if a word is out of vocabulary
     or the aligner finds no path."""
     words = normalise_transcript(transcript)
+    if not words or unknown_words(words):
+        return None
     entries = pronunciations()
     extra = {w: compound_pronunciation(w) for w in set(words) if w not in entries}
-    if not words or None in extra.values():
-        return None
     pcm = to_int16(audio).tobytes()
     decoder = _decoder("align")
     try:

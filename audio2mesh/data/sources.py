@@ -120,6 +120,7 @@ class RealSource:
         self.name, self.clips, self.package, self.max_repeats = name, clips, package, max_repeats
         self.seed = seed
         self._units: list[_Unit] | None = None
+        self._recordings: dict[str, np.ndarray] = {}  # untranscribed recordings, decoded once and cut into many units
 
     def missing(self) -> str | None:
         if not self.clips:
@@ -133,7 +134,7 @@ class RealSource:
                 if clip.transcript is not None:
                     pieces.append((clip, 0, -1))
                 else:  # untranscribed recordings may be long: cut them at pauses
-                    audio = read_audio(clip.path, raw_pcm_rate=clip.raw_pcm_rate)
+                    audio = self._recordings[clip.clip_id] = read_audio(clip.path, raw_pcm_rate=clip.raw_pcm_rate)
                     pieces += [(clip, a, b) for a, b in split_at_pauses(audio)]
             order = np.random.default_rng([self.seed, 7]).permutation(len(pieces))
             self._units = [_Unit(*pieces[i], repeat) for repeat in range(self.max_repeats) for i in order]
@@ -143,7 +144,9 @@ class RealSource:
         """The utterance of one unit, or None if it cannot be aligned (out-of-vocabulary words)."""
         unit = self.units()[unit_index]
         clip = unit.clip
-        audio = read_audio(clip.path, raw_pcm_rate=clip.raw_pcm_rate)
+        audio = self._recordings.get(clip.clip_id)
+        if audio is None:
+            audio = read_audio(clip.path, raw_pcm_rate=clip.raw_pcm_rate)
         audio = audio[unit.start: unit.stop if unit.stop >= 0 else len(audio)]
         if len(audio) < SPEECH_RATE // 4:
             return None
