@@ -12,6 +12,7 @@ from collections.abc import Callable
 from avatar import __version__
 from avatar.errors import L2TError
 
+MIN_FIT_SIZE = 64
 RIG_HELP = "rig: a FLAME .pkl (2020/2023) or an l2t-avatar rig .npz; default $L2T_FLAME_PATH, else the built-in l2t-head"
 
 
@@ -84,6 +85,24 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}: {avatar.model.num_gaussians} Gaussians in world space, SH degree {w.sh_degree}")
 
 
+def _cmd_fit(args: argparse.Namespace) -> None:
+    from avatar.device import resolve_device
+    from avatar.fit.pipeline import FitOptions, fit_avatar
+    from avatar.rig import load_rig
+
+    if args.video is None and args.tracked is None:
+        raise L2TError("give a video to fit, or --tracked DIR")
+    if args.size < MIN_FIT_SIZE or args.size % 2:
+        raise L2TError(f"--size must be an even number of pixels >= {MIN_FIT_SIZE}, got {args.size}")
+    if args.iterations is not None and args.iterations < 1:
+        raise L2TError(f"--iterations must be positive, got {args.iterations}")
+    device = resolve_device(args.device)
+    rig = load_rig(args.rig, device=device)
+    opts = FitOptions(size=args.size, iterations=args.iterations, resume=args.resume, progress=not args.quiet, rig_path=args.rig, seed=args.seed)
+    result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device)
+    print(result.summary())
+
+
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motion", help="motion npz: per-frame rig parameters or vertices (see README, 'Motion files')")
     p.add_argument("--demo", action="store_true", help="use a built-in demo motion (head turn, talking jaw, expressions, blinks)")
@@ -132,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame", type=int, default=0, help="frame of the motion to export (default: 0)")
     p.add_argument("-o", "--output", default="avatar.ply", help="PLY to write (default: avatar.ply)")
     p.set_defaults(func=_cmd_export_ply)
+
+    p = sub.add_parser("fit", help="fit a rigged Gaussian avatar to one monocular video",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Fit an avatar to a video of one person talking: face landmarks and head crop per frame, "
+                                   "the rig tracked to the landmarks (camera focal, identity, pose, jaw, eyes, expression), then "
+                                   "Gaussians bound to the rig's triangles optimised against the frames over a learned static "
+                                   "background. The last 10% of frames are held out for metrics.",
+                       epilog="writes AVATAR_DIR/: avatar.json, gaussians.npz (what render and speak load), metrics.json "
+                              "(PSNR/SSIM held out and on training frames), preview.mp4 (video | fit | avatar alone) and "
+                              "tracked/ (the tracking, VHAP layout). Work in progress is kept in .AVATAR_DIR.fit/ for --resume.")
+    p.add_argument("video", nargs="?", help="the video (anything ffmpeg reads, constant frame rate)")
+    p.add_argument("-o", "--output", default="avatar", help="avatar folder to write (default: ./avatar)")
+    p.add_argument("--rig", default=None, help=RIG_HELP)
+    p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 3000 on CUDA, 300 on CPU)")
+    p.add_argument("--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)")
+    p.add_argument("--tracked", default=None, help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its last checkpoint")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_fit)
 
     from audio2mesh.cli import add_commands as add_speech_commands
 

@@ -19,9 +19,7 @@ import datetime
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ import torch
 from avatar import __version__
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
+from avatar.io.atomic import atomic_folder
 from avatar.gaussians import GaussianAvatarModel
 from avatar.io.npz import read_npz
 from avatar.rig import L2T_HEAD_PATH, DEFAULT_RIG_NAME, Rig, load_rig_data, resolve_rig_path
@@ -58,7 +57,13 @@ def rig_reference(rig_path: str | Path | None) -> dict:
 
 def save_avatar(avatar: Avatar, folder: str | Path, rig_path: str | Path | None = None, command: str | None = None) -> Path:
     """Write an avatar folder atomically (a temporary folder renamed into place)."""
-    folder = Path(folder)
+    with atomic_folder(folder) as tmp:
+        write_avatar_files(avatar, tmp, rig_path, command)
+    return Path(folder)
+
+
+def write_avatar_files(avatar: Avatar, folder: Path, rig_path: str | Path | None = None, command: str | None = None) -> None:
+    """Write avatar.json and gaussians.npz into an existing folder (callers make it atomic)."""
     m = avatar.model
     arrays = {
         "binding": m.binding.detach().cpu().numpy().astype(np.int64),
@@ -82,24 +87,8 @@ def save_avatar(avatar: Avatar, folder: str | Path, rig_path: str | Path | None 
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     meta.update({k: v for k, v in avatar.meta.items() if k not in meta and k != "rig"})
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        np.savez_compressed(tmp / "gaussians.npz", **arrays)
-        (tmp / "avatar.json").write_text(json.dumps(meta, indent=2) + "\n")
-        os.chmod(tmp, 0o755)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    np.savez_compressed(folder / "gaussians.npz", **arrays)
+    (folder / "avatar.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def load_avatar(folder: str | Path | None = None, rig_path: str | Path | None = None, device="cpu", trainable: bool = False) -> Avatar:

@@ -109,3 +109,13 @@ def motion_cameras(name: str, target, distance: float, num_frames: int, size: in
         yaws = [40.0 * math.sin(2 * math.pi * i / max(num_frames, 1)) for i in range(num_frames)]
         return [orbit_camera(target, distance, y, 5.0, fov_deg, size, size) for y in yaws]
     return [preset_camera(name, target, distance, fov_deg, size)] * num_frames
+
+
+def project_points(points: torch.Tensor, world_to_cam: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """World points [B, P, 3] -> pixels [B, P, 2]; world_to_cam [4, 4] or [B, 4, 4], K [3, 3] or [B, 3, 3]."""
+    r, t = world_to_cam[..., :3, :3], world_to_cam[..., :3, 3]
+    cam = points @ r.transpose(-1, -2) + t[..., None, :]
+    z = cam[..., 2:3].clamp(min=1e-6)
+    focal = torch.stack([K[..., 0, 0], K[..., 1, 1]], -1)[..., None, :]
+    centre = torch.stack([K[..., 0, 2], K[..., 1, 2]], -1)[..., None, :]
+    return cam[..., :2] / z * focal + centre

@@ -1,0 +1,42 @@
+"""Image losses and metrics for fitting: PSNR and SSIM (Gaussian window, as in the 3DGS papers)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
+    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-x.square() / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-pixel SSIM of images [B, H, W, C] in [0, 1] -> [B, H, W] (mean over channels)."""
+    x, y = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)
+    c = x.shape[1]
+    w = _gaussian_window(window, sigma, c, x.device, x.dtype)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(t, [window // 2] * 4, mode="replicate"), w, groups=c)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x.square()
+    var_y = blur(y * y) - mu_y.square()
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
+    return s.mean(1)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per image [B]."""
+    return ssim_map(a, b).flatten(1).mean(1)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image [B] for images in [0, 1]."""
+    mse = (a - b).square().flatten(1).mean(1).clamp_min(1e-10)
+    return -10.0 * torch.log10(mse)

@@ -1,0 +1,310 @@
+"""The Gaussian stage of fitting: triangle-bound Gaussians optimised against the tracked frames.
+
+Loss: 0.8 L1 (mouth weighted up) + 0.2 (1 - SSIM) on the avatar composited over the learned
+background, plus alpha constraints (the face covered, nothing outside the grown head; or the
+foreground masks of a VHAP folder), position and scale regularisers, and a small prior on
+per-frame corrections of the tracked expression and pose, which are fine-tuned jointly.
+Densify (split large, clone small, by accumulated position gradient; children keep their
+parent's triangle) and prune (low opacity, never a triangle's last Gaussian) on a schedule.
+Checkpoints every N iterations; resume continues from one bit for bit in the schedule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avatar.fit.background import Background
+from avatar.fit.image_metrics import psnr, ssim, ssim_map
+from avatar.fit.regions import FACE, HEAD, MOUTH, region_labels
+from avatar.gaussians import GaussianAvatarModel, triangle_frames
+from avatar.io.atomic import atomic_path
+from avatar.io.tracked_folder import TrackedFrames
+from avatar.render.cameras import project_points
+from avatar.render.gaussian import render_gaussians
+from avatar.rig.model import Rig
+
+DELTA_LR = {"rotation": 1e-4, "translation": 1e-5, "jaw": 2e-4, "eyes": 2e-4, "expression": 1e-3, "neck": 1e-4}
+MODEL_ARRAYS = ("binding", "xyz", "log_scales", "rotations", "opacity_logits", "sh")
+
+
+@dataclass
+class OptimizeConfig:
+    iterations: int = 3000
+    batch: int = 1  # frames per iteration
+    sh_degree: int = 1
+    checkpoint_every: int = 500
+    mouth_weight: float = 3.0  # L1 weight of mouth pixels relative to the rest
+    ssim_weight: float = 0.2
+    outside_weight: float = 1.0  # alpha outside the grown head
+    face_weight: float = 0.3  # transparency over the face
+    max_gaussians: int = 100_000
+    densify_times: int = 8  # densifications, spread over densify_window of the run
+    densify_window: tuple[float, float] = (0.1, 0.6)
+    densify_fraction: float = 0.05  # of the Gaussians, by gradient, per densification
+    min_opacity: float = 0.005
+    seed: int = 0
+
+
+class FitState(torch.nn.Module):
+    """What the Gaussian stage learns: the Gaussians, the background, per-frame corrections."""
+
+    def __init__(self, model: GaussianAvatarModel, background: Background | None, num_frames: int, widths: dict[str, int]):
+        super().__init__()
+        self.model = model
+        self.background = background
+        self.deltas = torch.nn.ParameterDict({k: torch.nn.Parameter(torch.zeros(num_frames, w)) for k, w in widths.items() if k in DELTA_LR})
+
+    def build_optimizer(self) -> torch.optim.Adam:
+        m = self.model
+        groups = [
+            {"params": [m.xyz], "lr": 4e-3, "name": "xyz"},
+            {"params": [m.log_scales], "lr": 8e-3, "name": "log_scales"},
+            {"params": [m.rotations], "lr": 2e-3, "name": "rotations"},
+            {"params": [m.opacity_logits], "lr": 3e-2, "name": "opacity_logits"},
+            {"params": [m.sh], "lr": 4e-3, "name": "sh"},
+        ]
+        groups += [{"params": [p], "lr": DELTA_LR[k], "name": f"delta:{k}"} for k, p in self.deltas.items()]
+        if self.background is not None:
+            groups.append({"params": [self.background.image], "lr": 2e-3, "name": "background"})
+        return torch.optim.Adam(groups, eps=1e-15)
+
+
+class FrameRenderer:
+    """Renders tracked frames with the current state: the avatar, and the avatar over its background."""
+
+    def __init__(self, rig: Rig, data: TrackedFrames, device: torch.device):
+        self.rig, self.data, self.device = rig, data, device
+        self.params = {k: v.to(device) for k, v in data.params.items()}
+        self.shape = data.shape[: rig.num_shapes].to(device)
+        self.offsets = data.vertex_offsets.to(device) if data.vertex_offsets is not None else None
+        self.w2c, self.Ks = data.world_to_cam.to(device), data.Ks.to(device)
+        self.white = torch.ones(3, device=device)
+
+    def vertices(self, frames: torch.Tensor, state: FitState | None = None) -> torch.Tensor:
+        params = {k: v[frames] for k, v in self.params.items()}
+        if state is not None:
+            params = {k: v + state.deltas[k][frames] if k in state.deltas else v for k, v in params.items()}
+        n = len(frames)
+        shape = self.shape[None].expand(n, -1) if self.shape.numel() else None
+        return self.rig(shape=shape, vertex_offsets=self.offsets, batch_size=n, **params).vertices
+
+    def render(self, state: FitState, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(avatar over black [B,S,S,3], alpha [B,S,S,1], avatar over the background [B,S,S,3])."""
+        w = state.model.to_world(self.vertices(frames, state), self.rig.faces)
+        s = self.data.size
+        out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, self.w2c[frames][:, None], self.Ks[frames][:, None], s, s, w.sh_degree)
+        rgb, alpha = out.rgb[:, 0], out.alpha[:, 0]
+        behind = state.background(frames, s) if state.background is not None else self.white.expand_as(rgb)
+        return rgb, alpha, rgb + (1 - alpha) * behind
+
+    def targets(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frames' images in [0, 1] (over white outside the mask when the folder has masks)."""
+        idx = frames.cpu().numpy()
+        image = torch.from_numpy(self.data.images[idx]).to(self.device).float() / 255.0
+        if self.data.masks is not None:
+            mask = torch.from_numpy(self.data.masks[idx]).to(self.device)[..., None].float()
+            image = image * mask + (1 - mask)
+        return image
+
+
+def initial_colors(renderer: FrameRenderer, frames: torch.Tensor) -> torch.Tensor:
+    """Per-triangle colour [F, 3]: the image colour under each triangle's centre, averaged over the
+    given frames where it faces the camera; the face's mean colour where it never does."""
+    faces = renderer.rig.faces
+    total = torch.zeros(len(faces), 3, device=renderer.device)
+    count = torch.zeros(len(faces), device=renderer.device)
+    s = renderer.data.size
+    with torch.no_grad():
+        for f in frames.split(8):
+            verts = renderer.vertices(f)
+            rot, _, centre = triangle_frames(verts, faces)
+            normal = rot[..., 1]  # a1, the triangle normal
+            cam_r, cam_t = renderer.w2c[f][:, :3, :3], renderer.w2c[f][:, :3, 3]
+            to_cam = -(torch.einsum("bij,bj->bi", cam_r.transpose(1, 2), cam_t))[:, None] - centre
+            facing = (normal * to_cam).sum(-1) > 0
+            uv = project_points(centre, renderer.w2c[f], renderer.Ks[f]).round().long()
+            inside = facing & (uv >= 0).all(-1) & (uv < s).all(-1)
+            images = renderer.targets(f)
+            for b in range(len(f)):
+                ids = inside[b].nonzero().squeeze(1)
+                total[ids] += images[b, uv[b, ids, 1], uv[b, ids, 0]]
+                count[ids] += 1
+    seen = count > 0
+    fallback = total[seen].sum(0) / count[seen].sum() if seen.any() else torch.full((3,), 0.5, device=renderer.device)
+    return torch.where(seen[:, None], total / count.clamp_min(1)[:, None], fallback)
+
+
+class GaussianFitter:
+    """Runs the Gaussian stage: build or resume, iterate with checkpoints, evaluate, render."""
+
+    def __init__(self, rig: Rig, data: TrackedFrames, train_frames: np.ndarray, cfg: OptimizeConfig, device: torch.device):
+        self.rig, self.data, self.cfg, self.device = rig, data, cfg, device
+        self.renderer = FrameRenderer(rig, data, device)
+        self.train = torch.from_numpy(np.asarray(train_frames)).long().to(device)
+        with torch.no_grad():
+            labels = [region_labels(rig, self.renderer.vertices(f), self.renderer.w2c[f], self.renderer.Ks[f], data.size, data.size)
+                      for f in torch.arange(data.num_frames, device=device).split(64)]
+        self.labels = np.concatenate(labels)
+        colors = initial_colors(self.renderer, self.train[torch.linspace(0, len(self.train) - 1, min(16, len(self.train))).round().long()])
+        model = GaussianAvatarModel.on_triangles(len(rig.faces), 1, cfg.sh_degree, colors.cpu()).to(device)
+        background = None
+        if data.masks is None:
+            if data.background is not None and data.crop_boxes is not None:
+                background = Background(data.background, data.crop_boxes)
+            else:  # a folder without our background: a static image in the frames' own pixels
+                from avatar.fit.background import median_background
+
+                person = (self.labels & HEAD) > 0
+                s = data.size
+                background = Background(median_background(data.images, person), np.tile([s / 2, s / 2, s], (data.num_frames, 1)))
+        widths = {k: v.shape[1] for k, v in data.params.items()}
+        self.state = FitState(model, background, data.num_frames, widths).to(device)
+        self.optimizer = self.state.build_optimizer()
+        self.iteration = 0
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.grad_sum = torch.zeros(model.num_gaussians, device=device)
+        self.grad_count = torch.zeros(model.num_gaussians, device=device)
+        self.losses: list[float] = []
+
+    # ---------------------------------------------------------------- schedule
+    def densify_iterations(self) -> set[int]:
+        lo, hi = self.cfg.densify_window
+        n = self.cfg.iterations
+        return {int(round(n * (lo + (hi - lo) * i / max(self.cfg.densify_times - 1, 1)))) for i in range(self.cfg.densify_times)} if n >= 20 else set()
+
+    def _set_lr(self) -> None:
+        decay = 0.01 ** (self.iteration / max(self.cfg.iterations, 1))
+        for group in self.optimizer.param_groups:
+            if group["name"] == "xyz":
+                group["lr"] = 4e-3 * decay
+
+    # ---------------------------------------------------------------- one step
+    def step(self) -> float:
+        cfg = self.cfg
+        pick = torch.randint(len(self.train), (cfg.batch,), generator=self.generator)
+        frames = self.train[pick.to(self.device)]
+        self._set_lr()
+        rgb, alpha, pred = self.renderer.render(self.state, frames)
+        target = self.renderer.targets(frames)
+        labels = torch.from_numpy(self.labels[frames.cpu().numpy()]).to(self.device)
+        weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
+        l1 = ((pred - target).abs() * weight).mean() / weight.mean()
+        loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
+        a = alpha[..., 0]
+        if self.data.masks is not None:
+            mask = torch.from_numpy(self.data.masks[frames.cpu().numpy()]).to(self.device).float()
+            loss = loss + cfg.outside_weight * (a - mask).abs().mean()
+        else:
+            loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
+            loss = loss + cfg.face_weight * ((1 - a) * ((labels & FACE) > 0).float()).mean()
+        m = self.state.model
+        loss = loss + 0.01 * torch.relu(m.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(m.log_scales.exp().amax(-1) - 0.6).mean()
+        loss = loss + 1e-2 * sum(d[frames].square().mean() for d in self.state.deltas.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            g = m.xyz.grad.norm(dim=-1)
+            self.grad_sum += g
+            self.grad_count += (g > 0).float()
+        self.optimizer.step()
+        self.iteration += 1
+        if self.iteration in self.densify_iterations():
+            self.densify_and_prune()
+        value = float(loss.detach())
+        self.losses.append(value)
+        return value
+
+    @torch.no_grad()
+    def densify_and_prune(self) -> None:
+        cfg, m = self.cfg, self.state.model
+        mean_grad = self.grad_sum / self.grad_count.clamp_min(1)
+        room = cfg.max_gaussians - m.num_gaussians
+        seen = mean_grad[self.grad_count > 0]
+        if room > 0 and seen.numel():
+            take = min(room, max(1, int(cfg.densify_fraction * m.num_gaussians)))
+            threshold = torch.topk(mean_grad, min(take, m.num_gaussians)).values[-1]
+            grow = (mean_grad >= threshold) & (mean_grad > 0)
+            large = m.log_scales.exp().amax(-1) > 0.3
+            clone = grow & ~large
+            m.clone_gaussians(clone, self.optimizer)
+            split = torch.cat([grow & large, torch.zeros(m.num_gaussians - len(grow), dtype=torch.bool, device=grow.device)])
+            m.split_gaussians(split, 2, self.optimizer)
+        m.prune_gaussians(torch.sigmoid(m.opacity_logits) < cfg.min_opacity, self.optimizer)
+        self.grad_sum = torch.zeros(m.num_gaussians, device=self.device)
+        self.grad_count = torch.zeros(m.num_gaussians, device=self.device)
+
+    # ---------------------------------------------------------------- run
+    def run(self, checkpoint: Path | None = None, progress: bool = False) -> None:
+        bar = tqdm(total=self.cfg.iterations, initial=self.iteration, desc="gaussians", unit="it", disable=not progress, dynamic_ncols=True)
+        while self.iteration < self.cfg.iterations:
+            loss = self.step()
+            bar.update(1)
+            if self.iteration % 20 == 0:
+                bar.set_postfix(loss=f"{loss:.4f}", gaussians=self.state.model.num_gaussians, refresh=False)
+            if checkpoint is not None and (self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.cfg.iterations):
+                self.save_checkpoint(checkpoint)
+        bar.close()
+
+    def save_checkpoint(self, path: Path) -> None:
+        m = self.state.model
+        blob = {
+            "iteration": self.iteration, "iterations": self.cfg.iterations,
+            "model": {k: getattr(m, k).detach().cpu() for k in MODEL_ARRAYS},
+            "state": {k: v.detach().cpu() for k, v in self.state.state_dict().items() if not k.startswith("model.")},
+            "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
+            "grad_sum": self.grad_sum.cpu(), "grad_count": self.grad_count.cpu(), "losses": self.losses,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+
+    def load_checkpoint(self, path: Path) -> None:
+        blob = torch.load(path, map_location=self.device, weights_only=False)
+        model = GaussianAvatarModel(*(blob["model"][k] for k in MODEL_ARRAYS)).to(self.device)
+        self.state.model = model
+        self.state.load_state_dict({**blob["state"], **{f"model.{k}": v for k, v in blob["model"].items()}})
+        self.optimizer = self.state.build_optimizer()
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.iteration = int(blob["iteration"])
+        self.generator.set_state(blob["generator"])
+        self.grad_sum, self.grad_count = blob["grad_sum"].to(self.device), blob["grad_count"].to(self.device)
+        self.losses = list(blob["losses"])
+
+    # ---------------------------------------------------------------- results
+    @torch.no_grad()
+    def evaluate(self, frames: np.ndarray, batch: int = 8) -> dict:
+        """Mean PSNR and SSIM of the avatar over its background against the frames."""
+        if len(frames) == 0:
+            return {"frames": 0}
+        p, s = [], []
+        for f in torch.from_numpy(np.asarray(frames)).long().to(self.device).split(batch):
+            _, _, pred = self.renderer.render(self.state, f)
+            target = self.renderer.targets(f)
+            p.append(psnr(pred.clamp(0, 1), target))
+            s.append(ssim(pred.clamp(0, 1), target))
+        return {"frames": len(frames), "psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
+
+    @torch.no_grad()
+    def preview_frames(self, batch: int = 8) -> Iterator[np.ndarray]:
+        """Side-by-side frames for every tracked frame: video | fit | avatar alone on white."""
+        for f in torch.arange(self.data.num_frames, device=self.device).split(batch):
+            rgb, alpha, pred = self.renderer.render(self.state, f)
+            alone = rgb + (1 - alpha)
+            row = torch.cat([self.renderer.targets(f), pred, alone], 2).clamp(0, 1)
+            yield from (row * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def default_iterations(device: torch.device) -> int:
+    return 3000 if device.type == "cuda" else 300
+
+
+def heldout_split(num_frames: int, fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) frame indices: the last `fraction` of the frames are held out."""
+    held = max(1, int(math.ceil(fraction * num_frames))) if num_frames > 1 else 0
+    return np.arange(num_frames - held), np.arange(num_frames - held, num_frames)

@@ -1,0 +1,193 @@
+"""`l2t-avatar fit`: video -> landmarks -> head crop -> tracking -> Gaussians -> avatar folder.
+
+Work in progress lives in a hidden folder beside the output (`.NAME.fit/`: the tracked
+frames, then the Gaussian checkpoint) so `--resume` can continue after an interruption; the
+avatar folder itself appears only when everything is done, in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avatar.avatar import Avatar
+from avatar.errors import L2TError
+from avatar.fit.background import median_background
+from avatar.fit.crop import crop_frame, crop_intrinsics, head_boxes
+from avatar.fit.landmarks import detect_faces
+from avatar.fit.optimize import GaussianFitter, OptimizeConfig, default_iterations, heldout_split
+from avatar.fit.regions import person_mask
+from avatar.fit.tracking import TRACKING_VIEW, track_sequence
+from avatar.fit.video_input import read_video
+from avatar.io.atomic import atomic_folder
+from avatar.io.avatar_folder import rig_reference, write_avatar_files
+from avatar.io.tracked_folder import TrackedFrames, read_tracked_folder, write_tracked_folder
+from avatar.io.video import Mp4Writer
+from avatar.render.cameras import project_points
+from avatar.rig.model import Rig
+
+MIN_FRAMES = 8
+MIN_CROP = 64
+
+
+@dataclass
+class FitOptions:
+    size: int = 512  # largest crop size; smaller when the face is smaller in the video
+    iterations: int | None = None  # Gaussian iterations (default: 3000 on CUDA, 300 on CPU)
+    batch: int | None = None  # frames per iteration (default: 4 on CUDA, 1 on CPU)
+    tracking_steps: tuple[int, int] = (200, 600)  # rigid, full
+    resume: bool = False
+    progress: bool = True
+    rig_path: str | Path | None = None
+    seed: int = 0
+
+
+@dataclass
+class FitResult:
+    folder: Path
+    metrics: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        m = self.metrics
+        held = m["heldout"]
+        return (f"wrote {self.folder}: {m['frames']['used']} frames used ({m['frames']['dropped']} without a face), "
+                f"{m['gaussians']} Gaussians, held-out PSNR {held.get('psnr', float('nan')):.2f} dB / SSIM {held.get('ssim', float('nan')):.3f}, "
+                f"{m['seconds']['total']:.0f} s on {m['device']}")
+
+
+def work_folder(output: Path) -> Path:
+    return output.parent / f".{output.name}.fit"
+
+
+def check_output(output: Path) -> None:
+    """The output may be new, or an avatar folder to replace; anything else is refused."""
+    if output.is_file():
+        raise L2TError(f"{output} is a file; give a folder for the avatar")
+    if output.is_dir() and any(output.iterdir()) and not (output / "avatar.json").is_file():
+        raise L2TError(f"{output} exists and is not an avatar folder; choose another -o")
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def track_video(video: Path, rig: Rig, opts: FitOptions, log=print) -> tuple[TrackedFrames, dict]:
+    """Stages 1, 2 and 4: frames, landmarks, crops, and the rig tracked to them."""
+    if rig.landmark_faces.numel() == 0:
+        raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs")
+    seconds = {}
+    t = time.perf_counter()
+    vf = read_video(video)
+    if vf.scale < 1:
+        log(f"{video.name}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
+    track = detect_faces(vf.frames, vf.fps, progress=opts.progress)
+    seconds["landmarks"] = time.perf_counter() - t
+    if len(track.frame_indices) == 0:
+        raise L2TError(f"no face found in {video} ({track.num_frames} frames)")
+    if len(track.frame_indices) < MIN_FRAMES:
+        raise L2TError(f"only {len(track.frame_indices)} of {track.num_frames} frames of {video} show a face; fitting needs at least {MIN_FRAMES}")
+    if rig.landmark_faces.numel() != track.landmarks.shape[1]:
+        raise L2TError(f"the rig {rig.data.name} embeds {rig.landmark_faces.numel()} landmarks, MediaPipe gives {track.landmarks.shape[1]}")
+    t = time.perf_counter()
+    seq = track_sequence(rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
+                         track.head_transforms, *opts.tracking_steps, progress=opts.progress)
+    seconds["tracking"] = time.perf_counter() - t
+    boxes = head_boxes(track.landmarks)
+    size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
+    frames = vf.frames[track.frame_indices]
+    crops = np.stack([crop_frame(f, b, size) for f, b in zip(frames, boxes)])
+    Ks = np.stack([crop_intrinsics(seq.K.cpu().numpy(), b, size) for b in boxes])
+    with torch.no_grad():
+        verts = seq.vertices(rig)
+        head = project_points(verts, TRACKING_VIEW.to(verts.device), seq.K.to(verts.device)).cpu().numpy()
+    person = np.stack([person_mask(h, *vf.size) for h in head])
+    data = TrackedFrames(
+        images=crops, Ks=torch.from_numpy(Ks).float(), world_to_cam=TRACKING_VIEW.expand(len(crops), 4, 4).clone(),
+        params={k: v.cpu() for k, v in seq.params.items()}, shape=seq.shape.cpu(), vertex_offsets=seq.vertex_offsets.cpu(),
+        fps=vf.fps, video_frames=track.frame_indices, background=median_background(frames, person), crop_boxes=boxes,
+        rig=rig_reference(opts.rig_path))
+    info = {
+        "frames": {"video": track.num_frames, "used": len(crops), "dropped": track.dropped},
+        "tracking": {"landmark_error_px": float(np.mean(seq.landmark_error_px)), "focal_px": float(seq.K[0, 0]),
+                     "image_size": list(vf.size), "crop_size": size, "source_scale": vf.scale},
+        "seconds": seconds,
+    }
+    return data, info
+
+
+def fit_avatar(video: str | Path | None, output: str | Path, rig: Rig, opts: FitOptions, tracked: str | Path | None = None,
+               device: torch.device = torch.device("cpu"), command: str | None = None, log=print) -> FitResult:
+    """Fit an avatar from a video (or an already tracked folder) and write the avatar folder."""
+    start = time.perf_counter()
+    output = Path(output)
+    check_output(output)
+    work = work_folder(output)
+    if work.exists() and not opts.resume:
+        shutil.rmtree(work)
+    own_tracked = work / "tracked"
+    info: dict = {"frames": {}, "tracking": {}, "seconds": {}}
+    if tracked is not None:
+        data = read_tracked_folder(tracked, rig.num_vertices, rig.num_expressions, size=None)
+        info["frames"] = {"video": data.num_frames, "used": data.num_frames, "dropped": 0}
+    elif opts.resume and (own_tracked / "transforms.json").is_file():
+        data = read_tracked_folder(own_tracked, rig.num_vertices, rig.num_expressions)
+        info = json.loads((work / "tracking.json").read_text())
+        log(f"resuming: tracking of {data.num_frames} frames read from {own_tracked}")
+    else:
+        if video is None:
+            raise L2TError("give a video, or --tracked DIR")
+        data, info = track_video(Path(video), rig, opts, log)
+        with atomic_folder(own_tracked) as tmp:
+            write_tracked_folder(tmp, data, rig.data.expression_names)
+        (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
+    if data.num_frames < MIN_FRAMES:
+        raise L2TError(f"{data.num_frames} tracked frames; fitting needs at least {MIN_FRAMES}")
+
+    train, heldout = heldout_split(data.num_frames)
+    cfg = OptimizeConfig(iterations=opts.iterations or default_iterations(device),
+                         batch=opts.batch or (4 if device.type == "cuda" else 1), seed=opts.seed)
+    cfg.checkpoint_every = max(100, cfg.iterations // 6)
+    t = time.perf_counter()
+    fitter = GaussianFitter(rig, data, train, cfg, device)
+    checkpoint = work / "checkpoint.pt"
+    if opts.resume and checkpoint.is_file():
+        fitter.load_checkpoint(checkpoint)
+        log(f"resuming: Gaussians from iteration {fitter.iteration} of {cfg.iterations}")
+    work.mkdir(parents=True, exist_ok=True)
+    fitter.run(checkpoint, progress=opts.progress)
+    info["seconds"]["gaussians"] = time.perf_counter() - t
+
+    train_eval = train[np.unique(np.linspace(0, len(train) - 1, min(100, len(train))).round().astype(int))]
+    metrics = {
+        **info, "heldout": fitter.evaluate(heldout), "train": fitter.evaluate(train_eval),
+        "gaussians": fitter.state.model.num_gaussians, "iterations": cfg.iterations, "device": _device_name(device),
+        "final_loss": float(np.mean(fitter.losses[-50:])) if fitter.losses else None,
+        "heldout_rule": "the last 10% of the tracked frames are never trained on",
+    }
+    avatar = Avatar(rig, fitter.state.model, data.shape[: rig.num_shapes].clone(),
+                    data.vertex_offsets.clone() if data.vertex_offsets is not None else None,
+                    {"rig": data.rig or rig_reference(opts.rig_path), "fit": {k: metrics[k] for k in ("heldout", "train", "frames")}})
+    with atomic_folder(output) as tmp:
+        write_avatar_files(avatar, tmp, opts.rig_path, command)
+        s = data.size
+        with Mp4Writer(tmp / "preview.mp4", 3 * s, s, data.fps) as writer:
+            for frame in fitter.preview_frames():
+                writer.write(frame)
+        if tracked is None:
+            shutil.copytree(own_tracked, tmp / "tracked")
+        metrics["seconds"]["total"] = time.perf_counter() - start  # this run (a resumed run leaves out what was done before)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return FitResult(output, metrics)
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"

@@ -1,0 +1,72 @@
+"""Image regions from the tracked mesh: the face, the whole head, the mouth, per frame.
+
+They steer the Gaussian stage: the face must be covered by the avatar, nothing outside the
+(slightly grown) head may be, and the mouth gets extra weight in the photometric loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from scipy.spatial import ConvexHull, QhullError
+
+from avatar.render.cameras import project_points
+from avatar.rig import mediapipe_topology as mp
+from avatar.rig.model import Rig
+
+FACE, HEAD, MOUTH = 1, 2, 4  # bits of the label maps
+HEAD_GROWTH = 1.12  # hair and ears reach a little past the mesh
+MOUTH_GROWTH = 1.35
+
+
+def _hull_polygon(points: np.ndarray, grow: float = 1.0) -> list[tuple[float, float]]:
+    """Convex hull of 2D points, scaled about its centroid by `grow`."""
+    try:
+        hull = points[ConvexHull(points).vertices]
+    except (QhullError, ValueError):
+        return []
+    centre = hull.mean(0)
+    return [tuple(p) for p in centre + grow * (hull - centre)]
+
+
+def _fill(size: tuple[int, int], polygon: list[tuple[float, float]], value: int = 1) -> np.ndarray:
+    """A uint8 [H, W] image: `value` inside the polygon, 0 outside."""
+    image = Image.new("L", size, 0)
+    if len(polygon) >= 3:
+        ImageDraw.Draw(image).polygon(polygon, fill=value)
+    return np.asarray(image)
+
+
+def face_outline(rig: Rig, vertices: torch.Tensor) -> torch.Tensor:
+    """Points [B, P, 3] whose outline is the face: the face-oval landmarks on l2t-head, else the face region."""
+    if rig.landmark_faces.numel() == mp.NUM_LANDMARKS:
+        return rig.landmarks(vertices)[:, list(mp.FACE_OVAL)]
+    if "face" in rig.data.regions:
+        return vertices[:, rig.region("face")]
+    return vertices
+
+
+@torch.no_grad()
+def region_labels(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, Ks: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """uint8 label maps [B, H, W] with the FACE, HEAD and MOUTH bits, from posed vertices [B, V, 3]."""
+    head = project_points(vertices, world_to_cam, Ks).cpu().numpy()
+    face = project_points(face_outline(rig, vertices), world_to_cam, Ks).cpu().numpy()
+    lips = rig.data.regions.get("lips")
+    labels = np.zeros((len(vertices), height, width), np.uint8)
+    for i in range(len(vertices)):
+        labels[i] |= _fill((width, height), _hull_polygon(face[i]), FACE)
+        labels[i] |= _fill((width, height), _hull_polygon(head[i], HEAD_GROWTH), HEAD)
+        if lips is not None and len(lips):
+            labels[i] |= _fill((width, height), _hull_polygon(head[i][lips], MOUTH_GROWTH), MOUTH)
+    return labels
+
+
+def person_mask(head_points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Where the person may be in a frame, from the head's projected points [P, 2]: the grown
+    head hull and a band below it for the neck and shoulders. [H, W] bool."""
+    image = Image.fromarray(_fill((width, height), _hull_polygon(head_points, 1.3)))
+    lo, hi = head_points.min(0), head_points.max(0)
+    span = hi[0] - lo[0]
+    ImageDraw.Draw(image).rectangle([lo[0] - 0.6 * span, 0.5 * (lo[1] + hi[1]), hi[0] + 0.6 * span, height], fill=1)
+    return np.asarray(image) > 0

@@ -1,0 +1,218 @@
+"""Tracking the rig to face landmarks over a whole video, batched over frames.
+
+What is solved: one camera focal length and one identity (shape coefficients plus smooth
+per-vertex static offsets) shared by all frames, and per frame the global rotation and
+translation, neck, jaw, eyes and expression. The data term is the reprojection error of
+the rig's 478 landmarks (1:1 with MediaPipe's on l2t-head; through the rig's landmark
+embedding on FLAME) against the detected ones, normalised by the face size, with extra
+weight on the lips and eyes. Temporal smoothness and small priors keep it well posed.
+
+World and camera: the camera sits at the origin looking down -z with +y up (OpenGL axes, so
+a frontal head has rotation ~0); in OpenCV terms its world_to_cam is diag(1, -1, -1).
+MediaPipe's head transform (canonical face -> camera, OpenGL axes) seeds the rotation and
+its blendshape scores seed the expressions the rig names the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avatar.render.cameras import project_points
+from avatar.rig import mediapipe_topology as mp
+from avatar.rig.model import Rig
+from avatar.rig.rotations import matrix_to_axis_angle
+
+TRACKING_VIEW = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
+PER_FRAME = ("rotation", "translation", "neck", "jaw", "eyes", "expression")
+INITIAL_FOV_DEG = 35.0  # horizontal field of view the focal length starts from
+JAW_PER_JAW_OPEN = 0.3  # radians of jaw rotation for MediaPipe's jawOpen = 1
+OFFSET_SMOOTHING_STEPS = 12
+
+
+@dataclass
+class TrackedSequence:
+    """Shared identity and camera, and rig parameters per tracked frame."""
+
+    frame_indices: np.ndarray  # [N] video frame of each tracked frame
+    params: dict[str, torch.Tensor]  # PER_FRAME names -> [N, D]
+    shape: torch.Tensor  # [S]
+    vertex_offsets: torch.Tensor  # [V, 3]
+    K: torch.Tensor  # [3, 3] intrinsics of the (possibly downscaled) video frame
+    image_size: tuple[int, int]  # (width, height) of the frame K belongs to
+    fps: float
+    landmark_error_px: np.ndarray  # [N] mean landmark reprojection error per frame, pixels
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_indices)
+
+    def vertices(self, rig: Rig, frames: torch.Tensor | slice | None = None) -> torch.Tensor:
+        """Posed vertices [n, V, 3] of the chosen frames (world space as documented above)."""
+        frames = slice(None) if frames is None else frames
+        params = {k: v[frames].to(rig.v_template.device) for k, v in self.params.items()}
+        n = params["rotation"].shape[0]
+        return rig(shape=self.shape.to(rig.v_template.device)[None].expand(n, -1), vertex_offsets=self.vertex_offsets.to(rig.v_template.device),
+                   batch_size=n, **params).vertices
+
+
+def landmark_weights(num_landmarks: int) -> torch.Tensor:
+    """Per-landmark weights: lips x3, eyelids and irises x2, the face outline x0.5."""
+    w = torch.ones(num_landmarks)
+    if num_landmarks != mp.NUM_LANDMARKS:
+        return w
+    lips = mp.LIPS_INNER_UPPER + mp.LIPS_INNER_LOWER + mp.LIPS_OUTER_UPPER + mp.LIPS_OUTER_LOWER
+    eyes = mp.LEFT_EYE_UPPER + mp.LEFT_EYE_LOWER + mp.RIGHT_EYE_UPPER + mp.RIGHT_EYE_LOWER + mp.LEFT_IRIS + mp.RIGHT_IRIS
+    w[list(mp.FACE_OVAL)] = 0.5
+    w[list(eyes)] = 2.0
+    w[list(lips)] = 3.0
+    return w
+
+
+def vertex_smoother(faces: torch.Tensor, num_vertices: int) -> torch.Tensor:
+    """Sparse [V, V] averaging over each vertex and its mesh neighbours (rows sum to 1)."""
+    edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = torch.cat([edges, edges.flip(1), torch.arange(num_vertices, device=faces.device)[:, None].expand(-1, 2)])
+    edges = torch.unique(edges, dim=0)
+    degree = torch.bincount(edges[:, 0], minlength=num_vertices).float()
+    values = 1.0 / degree[edges[:, 0]]
+    return torch.sparse_coo_tensor(edges.T, values, (num_vertices, num_vertices), check_invariants=False).coalesce().to_sparse_csr()
+
+
+def expression_seed(rig: Rig, blendshapes: np.ndarray, names: list[str]) -> torch.Tensor:
+    """[N, E] expression coefficients from MediaPipe blendshape scores with matching names."""
+    seed = torch.zeros(len(blendshapes), rig.num_expressions)
+    lookup = {n: i for i, n in enumerate(names)}
+    for e, name in enumerate(rig.data.expression_names):
+        mp_name = name.replace("_L", "Left").replace("_R", "Right")
+        if mp_name in lookup:
+            seed[:, e] = torch.from_numpy(blendshapes[:, lookup[mp_name]]).float()
+    return seed
+
+
+def _seed_rotation(head_transforms: np.ndarray) -> torch.Tensor:
+    """Axis-angle [N, 3] from MediaPipe's transforms (rotation part, re-orthonormalised)."""
+    m = torch.from_numpy(head_transforms[:, :3, :3]).double()
+    u, _, vh = torch.linalg.svd(m)
+    r = u @ vh
+    r = torch.where(torch.det(r)[:, None, None] < 0, u @ torch.diag(torch.tensor([1.0, 1.0, -1.0], dtype=r.dtype)) @ vh, r)
+    return matrix_to_axis_angle(r).float()
+
+
+def track_sequence(
+    rig: Rig,
+    landmarks: np.ndarray,  # [N, L, 2+] pixel landmarks of the tracked frames
+    image_size: tuple[int, int],
+    frame_indices: np.ndarray,
+    fps: float,
+    blendshapes: np.ndarray | None = None,
+    blendshape_names: list[str] | None = None,
+    head_transforms: np.ndarray | None = None,
+    rigid_steps: int = 200,
+    steps: int = 600,
+    progress: bool = False,
+) -> TrackedSequence:
+    """Fit the rig to landmarks of every frame at once (on the rig's device)."""
+    dev = rig.v_template.device
+    n = len(landmarks)
+    width, height = image_size
+    target = torch.from_numpy(np.asarray(landmarks)[..., :2]).float().to(dev)
+    face_size = (target.amax(1) - target.amin(1)).norm(dim=-1).clamp_min(1.0)  # [N] bounding-box diagonal, px
+    weights = landmark_weights(target.shape[1]).to(dev)
+    view = TRACKING_VIEW.to(dev)
+
+    f0 = 0.5 * width / math.tan(math.radians(INITIAL_FOV_DEG) / 2)
+    log_focal = torch.tensor(math.log(f0), device=dev, requires_grad=True)
+
+    def intrinsics() -> torch.Tensor:
+        f = log_focal.exp()
+        zero, one = torch.zeros((), device=dev), torch.ones((), device=dev)
+        return torch.stack([torch.stack([f, zero, zero + width / 2]), torch.stack([zero, f, zero + height / 2]), torch.stack([zero, zero, one])])
+
+    # Seeds: depth from the face's width, position from the landmarks' centre.
+    rest = rig.landmarks(rig.v_template[None])[0]
+    rest_width = float((rest[:, 0].max() - rest[:, 0].min()))
+    depth = f0 * rest_width / (target[..., 0].amax(1) - target[..., 0].amin(1)).clamp_min(1.0)
+    centre = target.mean(1)
+    translation = torch.stack([(centre[:, 0] - width / 2) * depth / f0, -(centre[:, 1] - height / 2) * depth / f0, -depth], -1) - rest.mean(0)
+    p = {
+        "rotation": _seed_rotation(head_transforms).to(dev) if head_transforms is not None else torch.zeros(n, 3, device=dev),
+        "translation": translation,
+        "neck": torch.zeros(n, 3, device=dev),
+        "jaw": torch.zeros(n, 3, device=dev),
+        "eyes": torch.zeros(n, 6, device=dev),
+        "expression": torch.zeros(n, rig.num_expressions, device=dev),
+    }
+    if blendshapes is not None and blendshape_names:
+        p["expression"] = expression_seed(rig, blendshapes, blendshape_names).to(dev)
+        if "jawOpen" in blendshape_names:
+            p["jaw"][:, 0] = JAW_PER_JAW_OPEN * torch.from_numpy(blendshapes[:, blendshape_names.index("jawOpen")]).float().to(dev)
+    p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+    shape = torch.zeros(rig.num_shapes, device=dev, requires_grad=True)
+    free_offsets = torch.zeros(rig.num_vertices, 3, device=dev, requires_grad=True)
+    smoother = vertex_smoother(rig.faces, rig.num_vertices)
+    # Frames next to each other in the video are smoothed; across a dropped stretch they are not.
+    consecutive = torch.from_numpy(np.diff(frame_indices) == 1).float().to(dev)
+
+    def offsets() -> torch.Tensor:
+        x = free_offsets
+        for _ in range(OFFSET_SMOOTHING_STEPS):
+            x = smoother @ x
+        return x
+
+    def loss_terms(with_identity: bool):
+        offs = offsets() if with_identity else None
+        out = rig(shape=shape[None].expand(n, -1), vertex_offsets=offs, **p)
+        uv = project_points(rig.landmarks(out.vertices), view, intrinsics())
+        err = ((uv - target) / face_size[:, None, None]).square().sum(-1)  # [N, L]
+        per_frame = (err * weights).sum(1) / weights.sum()
+        data = per_frame.mean()
+
+        def smooth(x: torch.Tensor) -> torch.Tensor:
+            if len(x) < 2:
+                return x.sum() * 0
+            return ((x[1:] - x[:-1]).square().sum(-1) * consecutive).mean()
+
+        reg = (1e-4 * smooth(p["rotation"]) + 1e-4 * smooth(p["translation"] / rest_width) + 1e-4 * smooth(p["jaw"])
+               + 2e-5 * smooth(p["expression"]) + 1e-5 * smooth(p["eyes"]))
+        reg = reg + 1e-5 * p["expression"].square().sum(1).mean() + 1e-4 * p["neck"].square().sum(1).mean() + 1e-5 * p["eyes"].square().sum(1).mean()
+        if with_identity:
+            reg = reg + 1e-5 * shape.square().sum() + 1e-1 * (offs / rest_width).square().sum(1).mean()
+            reg = reg + 1e-4 * (log_focal - math.log(f0)).square()
+        return data + reg, per_frame
+
+    stages = [
+        ("rigid", rigid_steps, [{"params": [p["rotation"]], "lr": 1e-2}, {"params": [p["translation"]], "lr": 2e-3}], False),
+        ("track", steps, [
+            {"params": [p["rotation"], p["neck"], p["jaw"], p["eyes"]], "lr": 5e-3},
+            {"params": [p["translation"]], "lr": 1e-3},
+            {"params": [p["expression"]], "lr": 2e-2},
+            {"params": [shape], "lr": 2e-2},
+            {"params": [free_offsets], "lr": 2e-3},
+            {"params": [log_focal], "lr": 5e-3},
+        ], True),
+    ]
+    bar = tqdm(total=rigid_steps + steps, desc="tracking", unit="step", disable=not progress, dynamic_ncols=True)
+    for _, count, groups, with_identity in stages:
+        opt = torch.optim.Adam(groups)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: 0.1 ** (i / max(c, 1)))
+        for _ in range(count):
+            loss, _ = loss_terms(with_identity)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.2e}", refresh=False)
+    bar.close()
+    with torch.no_grad():
+        _, per_frame = loss_terms(True)
+        error_px = (per_frame.sqrt() * face_size).cpu().numpy()
+        return TrackedSequence(
+            frame_indices=np.asarray(frame_indices), params={k: v.detach().clone() for k, v in p.items()},
+            shape=shape.detach().clone(), vertex_offsets=offsets().detach().clone(), K=intrinsics().detach().clone(),
+            image_size=(width, height), fps=fps, landmark_error_px=error_px)
