@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", nargs="?", help="the video (anything ffmpeg reads, constant frame rate)")
     p.add_argument("-o", "--output", default="avatar", help="avatar folder to write (default: ./avatar)")
     p.add_argument("--rig", default=None, help=RIG_HELP)
-    p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 3000 on CUDA, 300 on CPU)")
+    p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 1500 of 8 frames on CUDA, 300 of 1 frame on CPU)")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)")
     p.add_argument("--tracked", default=None, help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its last checkpoint")

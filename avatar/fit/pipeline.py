@@ -20,11 +20,11 @@ from avatar.avatar import Avatar
 from avatar.errors import L2TError
 from avatar.fit.background import median_background
 from avatar.fit.crop import crop_frame, crop_intrinsics, head_boxes
-from avatar.fit.landmarks import detect_faces
+from avatar.fit.landmarks import FaceTrack, detect_faces
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, default_iterations, heldout_split
 from avatar.fit.regions import person_mask
 from avatar.fit.tracking import TRACKING_VIEW, track_sequence
-from avatar.fit.video_input import read_video
+from avatar.fit.video_input import VideoFrames, read_video
 from avatar.io.atomic import atomic_folder
 from avatar.io.avatar_folder import rig_reference, write_avatar_files
 from avatar.io.tracked_folder import TrackedFrames, read_tracked_folder, write_tracked_folder
@@ -39,10 +39,11 @@ MIN_CROP = 64
 @dataclass
 class FitOptions:
     size: int = 512  # largest crop size; smaller when the face is smaller in the video
-    iterations: int | None = None  # Gaussian iterations (default: 3000 on CUDA, 300 on CPU)
-    batch: int | None = None  # frames per iteration (default: 4 on CUDA, 1 on CPU)
-    tracking_steps: tuple[int, int] = (200, 600)  # rigid, full
+    iterations: int | None = None  # Gaussian iterations (default: 1500 on CUDA, 300 on CPU)
+    batch: int | None = None  # frames per iteration (default: 8 on CUDA, 1 on CPU)
+    tracking_steps: tuple[int, int] = (150, 450)  # rigid, full
     resume: bool = False
+    preview: bool = True  # write preview.mp4 (needs ffmpeg, which imageio-ffmpeg ships)
     progress: bool = True
     rig_path: str | Path | None = None
     seed: int = 0
@@ -52,6 +53,7 @@ class FitOptions:
 class FitResult:
     folder: Path
     metrics: dict = field(default_factory=dict)
+    fitter: GaussianFitter | None = None  # the finished Gaussian stage (renders previews, evaluates)
 
     def summary(self) -> str:
         m = self.metrics
@@ -77,16 +79,15 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def track_video(video: Path, rig: Rig, opts: FitOptions, log=print) -> tuple[TrackedFrames, dict]:
-    """Stages 1, 2 and 4: frames, landmarks, crops, and the rig tracked to them."""
+def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: FaceTrack | None = None) -> tuple[TrackedFrames, dict]:
+    """Stages 1, 2 and 4 on decoded frames: landmarks (unless `track` brings them), crops,
+    and the rig tracked to them."""
     if rig.landmark_faces.numel() == 0:
         raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs")
     seconds = {}
     t = time.perf_counter()
-    vf = read_video(video)
-    if vf.scale < 1:
-        log(f"{video.name}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
-    track = detect_faces(vf.frames, vf.fps, progress=opts.progress)
+    if track is None:
+        track = detect_faces(vf.frames, vf.fps, progress=opts.progress)
     seconds["landmarks"] = time.perf_counter() - t
     if len(track.frame_indices) == 0:
         raise L2TError(f"no face found in {video} ({track.num_frames} frames)")
@@ -121,9 +122,10 @@ def track_video(video: Path, rig: Rig, opts: FitOptions, log=print) -> tuple[Tra
     return data, info
 
 
-def fit_avatar(video: str | Path | None, output: str | Path, rig: Rig, opts: FitOptions, tracked: str | Path | None = None,
-               device: torch.device = torch.device("cpu"), command: str | None = None, log=print) -> FitResult:
-    """Fit an avatar from a video (or an already tracked folder) and write the avatar folder."""
+def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: Rig, opts: FitOptions, tracked: str | Path | None = None,
+               device: torch.device = torch.device("cpu"), command: str | None = None, log=print, face_track: FaceTrack | None = None) -> FitResult:
+    """Fit an avatar from a video (a path, or frames already decoded) or an already tracked
+    folder, and write the avatar folder. `face_track` gives landmarks found elsewhere."""
     start = time.perf_counter()
     output = Path(output)
     check_output(output)
@@ -142,7 +144,10 @@ def fit_avatar(video: str | Path | None, output: str | Path, rig: Rig, opts: Fit
     else:
         if video is None:
             raise L2TError("give a video, or --tracked DIR")
-        data, info = track_video(Path(video), rig, opts, log)
+        vf = video if isinstance(video, VideoFrames) else read_video(video)
+        if vf.scale < 1:
+            log(f"{video}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
+        data, info = track_video(vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track)
         with atomic_folder(own_tracked) as tmp:
             write_tracked_folder(tmp, data, rig.data.expression_names)
         (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -151,7 +156,7 @@ def fit_avatar(video: str | Path | None, output: str | Path, rig: Rig, opts: Fit
 
     train, heldout = heldout_split(data.num_frames)
     cfg = OptimizeConfig(iterations=opts.iterations or default_iterations(device),
-                         batch=opts.batch or (4 if device.type == "cuda" else 1), seed=opts.seed)
+                         batch=opts.batch or (8 if device.type == "cuda" else 1), seed=opts.seed)
     cfg.checkpoint_every = max(100, cfg.iterations // 6)
     t = time.perf_counter()
     fitter = GaussianFitter(rig, data, train, cfg, device)
@@ -175,16 +180,17 @@ def fit_avatar(video: str | Path | None, output: str | Path, rig: Rig, opts: Fit
                     {"rig": data.rig or rig_reference(opts.rig_path), "fit": {k: metrics[k] for k in ("heldout", "train", "frames")}})
     with atomic_folder(output) as tmp:
         write_avatar_files(avatar, tmp, opts.rig_path, command)
-        s = data.size
-        with Mp4Writer(tmp / "preview.mp4", 3 * s, s, data.fps) as writer:
-            for frame in fitter.preview_frames():
-                writer.write(frame)
+        if opts.preview:
+            s = data.size
+            with Mp4Writer(tmp / "preview.mp4", 3 * s, s, data.fps) as writer:
+                for frame in fitter.preview_frames():
+                    writer.write(frame)
         if tracked is None:
             shutil.copytree(own_tracked, tmp / "tracked")
         metrics["seconds"]["total"] = time.perf_counter() - start  # this run (a resumed run leaves out what was done before)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
-    return FitResult(output, metrics)
+    return FitResult(output, metrics, fitter)
 
 
 def _device_name(device: torch.device) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from avatar.avatar import Avatar
@@ -45,8 +46,8 @@ def backdrop(size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, size: int, fps: float = 25.0, batch: int = 8) -> dict:
-    """Write the clip to `path` (MP4); return the truth: motion parameters and the camera."""
+def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = 25.0, batch: int = 8) -> tuple[np.ndarray, dict]:
+    """The clip's frames [N, size, size, 3] uint8 and the truth: motion parameters and the camera."""
     motion = synthetic_motion(avatar, num_frames, fps)
     dev = avatar.device
     face = avatar.neutral_vertices()[0][avatar.rig.region("face")] if "face" in avatar.rig.data.regions else avatar.neutral_vertices()[0]
@@ -54,14 +55,23 @@ def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, siz
     cam = orbit_camera(target, distance * 1.2, 0.0, 0.0, 20.0, size, size)
     bg = backdrop(size).to(dev)
     shape = avatar.shape[None] if avatar.shape.numel() else None
+    frames = []
+    for start in range(0, num_frames, batch):
+        part = {k: v[start:start + batch].to(dev) for k, v in motion.items()}
+        n = len(part["jaw"])
+        verts = avatar.rig(shape=shape.expand(n, -1) if shape is not None else None, vertex_offsets=avatar.vertex_offsets, batch_size=n, **part).vertices
+        w = avatar.world(verts)
+        out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, cam.world_to_cam[None].to(dev), cam.K[None].to(dev), size, size, w.sh_degree)
+        images = out.rgb[:, 0] + (1 - out.alpha[:, 0]) * bg
+        frames.append((images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy())
+    truth = {"motion": {k: v.numpy() for k, v in motion.items()}, "K": cam.K.numpy(), "world_to_cam": cam.world_to_cam.numpy(), "fps": fps}
+    return np.concatenate(frames), truth
+
+
+def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, size: int, fps: float = 25.0) -> dict:
+    """Write the clip to `path` (MP4); return the truth (see synthetic_frames)."""
+    frames, truth = synthetic_frames(avatar, num_frames, size, fps)
     with Mp4Writer(path, size, size, fps, quality=9) as writer:
-        for start in range(0, num_frames, batch):
-            part = {k: v[start:start + batch].to(dev) for k, v in motion.items()}
-            n = len(part["jaw"])
-            verts = avatar.rig(shape=shape.expand(n, -1) if shape is not None else None, vertex_offsets=avatar.vertex_offsets, batch_size=n, **part).vertices
-            w = avatar.world(verts)
-            out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, cam.world_to_cam[None].to(dev), cam.K[None].to(dev), size, size, w.sh_degree)
-            frames = out.rgb[:, 0] + (1 - out.alpha[:, 0]) * bg
-            for frame in (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy():
-                writer.write(frame)
-    return {"motion": {k: v.numpy() for k, v in motion.items()}, "K": cam.K.numpy(), "world_to_cam": cam.world_to_cam.numpy(), "fps": fps}
+        for frame in frames:
+            writer.write(frame)
+    return truth

@@ -16,6 +16,7 @@ its blendshape scores seed the expressions the rig names the same way.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +81,9 @@ def vertex_smoother(faces: torch.Tensor, num_vertices: int) -> torch.Tensor:
     edges = torch.unique(edges, dim=0)
     degree = torch.bincount(edges[:, 0], minlength=num_vertices).float()
     values = 1.0 / degree[edges[:, 0]]
-    return torch.sparse_coo_tensor(edges.T, values, (num_vertices, num_vertices), check_invariants=False).coalesce().to_sparse_csr()
+    with warnings.catch_warnings():  # torch flags CSR as beta; the product we use is long supported
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_coo_tensor(edges.T, values, (num_vertices, num_vertices), check_invariants=False).coalesce().to_sparse_csr()
 
 
 def expression_seed(rig: Rig, blendshapes: np.ndarray, names: list[str]) -> torch.Tensor:
@@ -112,8 +115,8 @@ def track_sequence(
     blendshapes: np.ndarray | None = None,
     blendshape_names: list[str] | None = None,
     head_transforms: np.ndarray | None = None,
-    rigid_steps: int = 200,
-    steps: int = 600,
+    rigid_steps: int = 150,
+    steps: int = 450,
     progress: bool = False,
 ) -> TrackedSequence:
     """Fit the rig to landmarks of every frame at once (on the rig's device)."""

