@@ -1,0 +1,171 @@
+"""`l2t-avatar fit` end to end on CPU: a 16-frame 64x64 clip rendered from the default avatar with
+known motion, fitted back; resume, the VHAP-style --tracked input, and every bad input."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from avatar.cli import main
+from avatar.fit.background import Background
+from avatar.fit.image_metrics import psnr, ssim
+from avatar.fit.optimize import GaussianFitter, OptimizeConfig, heldout_split
+from avatar.fit.pipeline import work_folder
+from avatar.fit.synthetic import render_synthetic_clip
+from avatar.io.audio import ffmpeg_exe
+from avatar.io.avatar_folder import load_avatar
+from avatar.io.tracked_folder import read_tracked_folder
+from avatar.io.video import Mp4Writer
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fit")
+    truth = render_synthetic_clip(load_avatar(), folder / "clip.mp4", num_frames=16, size=64)
+    return folder / "clip.mp4", truth
+
+
+@pytest.fixture(scope="module")
+def fitted(clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("fitted") / "me"
+    rc = main(["fit", str(clip[0]), "-o", str(out), "--iterations", "60", "--device", "cpu", "--quiet"])
+    assert rc == 0
+    return out
+
+
+def test_fit_writes_an_avatar_that_reproduces_the_video(fitted, clip):
+    assert sorted(p.name for p in fitted.iterdir()) == ["avatar.json", "gaussians.npz", "metrics.json", "preview.mp4", "tracked"]
+    assert not work_folder(fitted).exists()  # the work folder goes once the avatar is written
+    metrics = json.loads((fitted / "metrics.json").read_text())
+    assert metrics["frames"] == {"video": 16, "used": 16, "dropped": 0}
+    assert metrics["heldout"]["frames"] == 2 and metrics["train"]["frames"] == 14
+    assert metrics["heldout"]["psnr"] > 25 and metrics["heldout"]["ssim"] > 0.85
+    assert metrics["tracking"]["landmark_error_px"] < 1.5
+    avatar = load_avatar(fitted)  # what render and speak load
+    assert avatar.model.num_gaussians == metrics["gaussians"] >= len(avatar.rig.faces)
+    import imageio.v3 as iio
+
+    preview = iio.imread(fitted / "preview.mp4")
+    assert preview.shape == (16, 64, 192, 3)
+
+
+def test_tracking_follows_the_true_jaw_and_head(fitted, clip):
+    _, truth = clip
+    avatar = load_avatar(fitted)
+    tracked = read_tracked_folder(fitted / "tracked", avatar.rig.num_vertices, avatar.rig.num_expressions)
+    jaw = tracked.params["jaw"][:, 0].numpy()
+    assert np.corrcoef(jaw, truth["motion"]["jaw"][:, 0])[0, 1] > 0.9
+    yaw = tracked.params["rotation"][:, 1].numpy()
+    assert np.corrcoef(yaw, truth["motion"]["rotation"][:, 1])[0, 1] > 0.9
+
+
+def test_resume_continues_exactly_where_the_checkpoint_was(fitted, tmp_path):
+    rig = load_avatar(fitted).rig
+    data = read_tracked_folder(fitted / "tracked", rig.num_vertices, rig.num_expressions)
+    train, _ = heldout_split(data.num_frames)
+    cfg = OptimizeConfig(iterations=30, checkpoint_every=10)
+    first = GaussianFitter(rig, data, train, cfg, torch.device("cpu"))
+    for _ in range(10):
+        first.step()
+    first.save_checkpoint(tmp_path / "checkpoint.pt")
+    second = GaussianFitter(rig, data, train, cfg, torch.device("cpu"))
+    second.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert second.iteration == 10
+    a, b = first.step(), second.step()
+    assert a == pytest.approx(b, rel=1e-5)
+    assert torch.allclose(first.state.model.xyz, second.state.model.xyz, atol=1e-6)
+
+
+def test_a_vhap_style_folder_with_masks_is_accepted(fitted, tmp_path):
+    """--tracked: a folder in VHAP's layout, with foreground masks and no background of ours."""
+    import shutil
+
+    from PIL import Image
+
+    tracked = tmp_path / "vhap"
+    shutil.copytree(fitted / "tracked", tracked)
+    meta = json.loads((tracked / "transforms.json").read_text())
+    meta.pop("background")
+    (tracked / "fg_masks").mkdir()
+    for entry in meta["frames"]:
+        entry.pop("crop_box")
+        mask = np.zeros((64, 64), np.uint8)
+        mask[8:64, 12:52] = 255
+        name = f"fg_masks/{entry['timestep_index']:05d}.png"
+        Image.fromarray(mask).save(tracked / name)
+        entry["fg_mask_path"] = name
+    (tracked / "transforms.json").write_text(json.dumps(meta))
+    out = tmp_path / "from_vhap"
+    assert main(["fit", "--tracked", str(tracked), "-o", str(out), "--iterations", "5", "--device", "cpu", "--quiet"]) == 0
+    assert (out / "gaussians.npz").is_file() and not (out / "tracked").exists()
+
+
+def _noise_video(path, frames: int, size: int = 64) -> None:
+    rng = np.random.default_rng(0)
+    with Mp4Writer(path, size, size, 25) as writer:
+        for _ in range(frames):
+            writer.write(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+
+
+def _short_clip(path, clip_path, frames: int) -> None:
+    import imageio.v3 as iio
+
+    with Mp4Writer(path, 64, 64, 25) as writer:
+        for frame in iio.imread(clip_path)[:frames]:
+            writer.write(frame)
+
+
+def _vfr_video(path) -> None:
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-t", "2",
+                    "-vf", "setpts='if(lt(N,10),N,N*1.7)/25/TB'", "-fps_mode", "passthrough", "-y", str(path)], check=True)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "video not found"),
+    ("not_a_video", "cannot read"),
+    ("no_face", "no face found"),
+    ("few_faces", "fitting needs at least 8"),
+    ("variable_rate", "variable frame rate"),
+    ("output_is_a_file", "is a file"),
+    ("no_video", "give a video"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(case, message, clip, tmp_path, capsys):
+    video = tmp_path / "in.mp4"
+    out = tmp_path / "avatar"
+    if case == "not_a_video":
+        video.write_text("hello")
+    elif case == "no_face":
+        _noise_video(video, 10)
+    elif case == "few_faces":
+        _short_clip(video, clip[0], 5)
+    elif case == "variable_rate":
+        _vfr_video(video)
+    elif case == "output_is_a_file":
+        video = clip[0]
+        out.write_text("keep me")
+    args = ["fit", str(video), "-o", str(out), "--device", "cpu", "--quiet"] if case != "no_video" else ["fit", "-o", str(out)]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    if case == "output_is_a_file":
+        assert out.read_text() == "keep me"
+    else:
+        assert not out.exists()
+    assert not work_folder(out).exists()
+
+
+def test_background_identity_crop_returns_the_image():
+    image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
+    bg = Background(image, np.array([[16.0, 16.0, 32.0]]))
+    got = bg(torch.tensor([0]), 32)[0]
+    assert torch.allclose(got, torch.from_numpy(image).float() / 255, atol=1e-5)
+
+
+def test_image_metrics():
+    a = torch.rand(2, 24, 24, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ssim(a, a), torch.ones(2))
+    assert psnr(a, (a + 0.1).clamp(0, 1)).min() > 20
+    assert ssim(a, torch.rand_like(a)).max() < 0.2
