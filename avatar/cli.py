@@ -98,7 +98,15 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         raise L2TError(f"--iterations must be positive, got {args.iterations}")
     device = resolve_device(args.device)
     rig = load_rig(args.rig, device=device)
-    opts = FitOptions(size=args.size, iterations=args.iterations, resume=args.resume, progress=not args.quiet, rig_path=args.rig, seed=args.seed)
+    indices = None
+    if args.landmark_embedding:
+        from avatar.fit.landmark_embedding import apply_landmark_embedding, load_landmark_embedding
+
+        embedding = load_landmark_embedding(args.landmark_embedding)
+        apply_landmark_embedding(rig, embedding)
+        indices = embedding.mediapipe_indices
+    opts = FitOptions(size=args.size, iterations=args.iterations, resume=args.resume, progress=not args.quiet, rig_path=args.rig,
+                      landmark_indices=indices, seed=args.seed)
     result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device)
     print(result.summary())
 
@@ -164,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", nargs="?", help="the video (anything ffmpeg reads, constant frame rate)")
     p.add_argument("-o", "--output", default="avatar", help="avatar folder to write (default: ./avatar)")
     p.add_argument("--rig", default=None, help=RIG_HELP)
+    p.add_argument("--landmark-embedding", default=None,
+                   help="MediaPipe landmarks on a FLAME rig: FLAME's mediapipe_landmark_embedding.npz (l2t-head needs none)")
     p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 1500 of 8 frames on CUDA, 300 of 1 frame on CPU)")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)")
     p.add_argument("--tracked", default=None, help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking")

@@ -169,3 +169,19 @@ def test_image_metrics():
     assert torch.allclose(ssim(a, a), torch.ones(2))
     assert psnr(a, (a + 0.1).clamp(0, 1)).min() > 20
     assert ssim(a, torch.rand_like(a)).max() < 0.2
+
+
+def test_a_landmark_embedding_makes_a_rig_track_a_subset(head, tmp_path):
+    """FLAME's mediapipe_landmark_embedding.npz layout, built here on l2t-head for 105 landmarks."""
+    from avatar.fit.landmark_embedding import apply_landmark_embedding, load_landmark_embedding
+    from avatar.rig import Rig
+
+    picks = np.arange(0, 468, 4)[:105]
+    np.savez(tmp_path / "emb.npz", lmk_face_idx=head.landmark_faces[picks].numpy(), lmk_b_coords=head.landmark_bary[picks].numpy(),
+             landmark_indices=picks)
+    rig = Rig(head.data)
+    full = rig.landmarks(rig.v_template[None])
+    apply_landmark_embedding(rig, load_landmark_embedding(tmp_path / "emb.npz"))
+    assert torch.allclose(rig.landmarks(rig.v_template[None]), full[:, picks])
+    np.savez(tmp_path / "bad.npz", lmk_face_idx=np.array([0]))
+    assert main(["fit", "in.mp4", "--landmark-embedding", str(tmp_path / "bad.npz"), "--device", "cpu", "-o", str(tmp_path / "o")]) == 2

@@ -46,6 +46,7 @@ class FitOptions:
     preview: bool = True  # write preview.mp4 (needs ffmpeg, which imageio-ffmpeg ships)
     progress: bool = True
     rig_path: str | Path | None = None
+    landmark_indices: np.ndarray | None = None  # which MediaPipe landmarks the rig embeds (None: all 478, in order)
     seed: int = 0
 
 
@@ -83,7 +84,8 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
     """Stages 1, 2 and 4 on decoded frames: landmarks (unless `track` brings them), crops,
     and the rig tracked to them."""
     if rig.landmark_faces.numel() == 0:
-        raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs")
+        raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs; "
+                       "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
     seconds = {}
     t = time.perf_counter()
     if track is None:
@@ -93,13 +95,16 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
         raise L2TError(f"no face found in {video} ({track.num_frames} frames)")
     if len(track.frame_indices) < MIN_FRAMES:
         raise L2TError(f"only {len(track.frame_indices)} of {track.num_frames} frames of {video} show a face; fitting needs at least {MIN_FRAMES}")
+    if opts.landmark_indices is not None:
+        track.landmarks = track.landmarks[:, opts.landmark_indices]
     if rig.landmark_faces.numel() != track.landmarks.shape[1]:
-        raise L2TError(f"the rig {rig.data.name} embeds {rig.landmark_faces.numel()} landmarks, MediaPipe gives {track.landmarks.shape[1]}")
+        raise L2TError(f"the rig {rig.data.name} embeds {rig.landmark_faces.numel()} landmarks, MediaPipe gives {track.landmarks.shape[1]}; "
+                       "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
     t = time.perf_counter()
     seq = track_sequence(rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
                          track.head_transforms, *opts.tracking_steps, progress=opts.progress)
     seconds["tracking"] = time.perf_counter() - t
-    boxes = head_boxes(track.landmarks)
+    boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
     frames = vf.frames[track.frame_indices]
     crops = np.stack([crop_frame(f, b, size) for f, b in zip(frames, boxes)])

@@ -108,9 +108,10 @@ def read_tracked_folder(folder: str | Path, num_vertices: int, num_expressions: 
     images, masks, Ks, w2c, boxes = [], [], [], [], []
     params: dict[str, list[np.ndarray]] = {k: [] for k in PARAM_NAMES}
     shape = offsets = None
+    side = size
     for e in entries:
         image = _open_image(folder / e["file_path"], "RGB")
-        side = size or image.width
+        side = side or image.width  # every frame takes the first frame's width
         scale_x, scale_y = side / image.width, side / image.height
         images.append(np.asarray(image.resize((side, side), Image.BILINEAR) if image.size != (side, side) else image))
         if e.get("fg_mask_path"):
