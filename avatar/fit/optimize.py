@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avatar.fit.background import Background
+from avatar.fit.background import Background, median_background
 from avatar.fit.image_metrics import psnr, ssim, ssim_map
 from avatar.fit.regions import FACE, HEAD, MOUTH, region_labels
 from avatar.gaussians import GaussianAvatarModel, triangle_frames
@@ -159,8 +159,6 @@ class GaussianFitter:
             if data.background is not None and data.crop_boxes is not None:
                 background = Background(data.background, data.crop_boxes)
             else:  # a folder without our background: a static image in the frames' own pixels
-                from avatar.fit.background import median_background
-
                 person = (self.labels & HEAD) > 0
                 s = data.size
                 background = Background(median_background(data.images, person), np.tile([s / 2, s / 2, s], (data.num_frames, 1)))
@@ -168,6 +166,7 @@ class GaussianFitter:
         self.state = FitState(model, background, data.num_frames, widths).to(device)
         self.optimizer = self.state.build_optimizer()
         self.iteration = 0
+        self.densify_at = self.densify_iterations()
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.grad_sum = torch.zeros(model.num_gaussians, device=device)
         self.grad_count = torch.zeros(model.num_gaussians, device=device)
@@ -190,16 +189,17 @@ class GaussianFitter:
         cfg = self.cfg
         pick = torch.randint(len(self.train), (cfg.batch,), generator=self.generator)
         frames = self.train[pick.to(self.device)]
+        idx = frames.cpu().numpy()
         self._set_lr()
         rgb, alpha, pred = self.renderer.render(self.state, frames)
         target = self.renderer.targets(frames)
-        labels = torch.from_numpy(self.labels[frames.cpu().numpy()]).to(self.device)
+        labels = torch.from_numpy(self.labels[idx]).to(self.device)
         weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
         l1 = ((pred - target).abs() * weight).mean() / weight.mean()
         loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
         a = alpha[..., 0]
         if self.data.masks is not None:
-            mask = torch.from_numpy(self.data.masks[frames.cpu().numpy()]).to(self.device).float()
+            mask = torch.from_numpy(self.data.masks[idx]).to(self.device).float()
             loss = loss + cfg.outside_weight * (a - mask).abs().mean()
         else:
             loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
@@ -215,7 +215,7 @@ class GaussianFitter:
             self.grad_count += (g > 0).float()
         self.optimizer.step()
         self.iteration += 1
-        if self.iteration in self.densify_iterations():
+        if self.iteration in self.densify_at:
             self.densify_and_prune()
         value = float(loss.detach())
         self.losses.append(value)
