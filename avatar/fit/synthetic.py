@@ -15,7 +15,8 @@ import torch
 
 from avatar.avatar import Avatar
 from avatar.io.video import Mp4Writer
-from avatar.render.cameras import frame_head, orbit_camera
+from avatar.render.animate import head_framing
+from avatar.render.cameras import orbit_camera
 from avatar.render.gaussian import render_gaussians
 
 
@@ -50,8 +51,7 @@ def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = 25
     """The clip's frames [N, size, size, 3] uint8 and the truth: motion parameters and the camera."""
     motion = synthetic_motion(avatar, num_frames, fps)
     dev = avatar.device
-    face = avatar.neutral_vertices()[0][avatar.rig.region("face")] if "face" in avatar.rig.data.regions else avatar.neutral_vertices()[0]
-    target, distance = frame_head(face)
+    target, distance = head_framing(avatar)
     cam = orbit_camera(target, distance * 1.2, 0.0, 0.0, 20.0, size, size)
     bg = backdrop(size).to(dev)
     shape = avatar.shape[None] if avatar.shape.numel() else None

@@ -29,7 +29,6 @@ from avatar.rig.model import Rig
 from avatar.rig.rotations import matrix_to_axis_angle
 
 TRACKING_VIEW = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
-PER_FRAME = ("rotation", "translation", "neck", "jaw", "eyes", "expression")
 INITIAL_FOV_DEG = 35.0  # horizontal field of view the focal length starts from
 JAW_PER_JAW_OPEN = 0.3  # radians of jaw rotation for MediaPipe's jawOpen = 1
 OFFSET_SMOOTHING_STEPS = 12
@@ -40,17 +39,13 @@ class TrackedSequence:
     """Shared identity and camera, and rig parameters per tracked frame."""
 
     frame_indices: np.ndarray  # [N] video frame of each tracked frame
-    params: dict[str, torch.Tensor]  # PER_FRAME names -> [N, D]
+    params: dict[str, torch.Tensor]  # rotation, translation, neck, jaw, eyes, expression -> [N, D]
     shape: torch.Tensor  # [S]
     vertex_offsets: torch.Tensor  # [V, 3]
     K: torch.Tensor  # [3, 3] intrinsics of the (possibly downscaled) video frame
     image_size: tuple[int, int]  # (width, height) of the frame K belongs to
     fps: float
     landmark_error_px: np.ndarray  # [N] mean landmark reprojection error per frame, pixels
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frame_indices)
 
     def vertices(self, rig: Rig, frames: torch.Tensor | slice | None = None) -> torch.Tensor:
         """Posed vertices [n, V, 3] of the chosen frames (world space as documented above)."""

@@ -29,12 +29,16 @@ class RenderStats:
         return self.frames / max(self.seconds, 1e-9)
 
 
+def head_framing(avatar: Avatar) -> tuple[torch.Tensor, float]:
+    """Look-at target and camera distance that frame this avatar's neutral head (see frame_head)."""
+    verts = avatar.neutral_vertices()[0]
+    face = verts[avatar.rig.region("face")] if "face" in avatar.rig.data.regions else verts
+    return frame_head(face)
+
+
 def avatar_cameras(avatar: Avatar, camera: str, num_frames: int, size: int) -> list[Camera]:
     """Cameras that frame this avatar's head for each frame."""
-    verts = avatar.neutral_vertices()[0]
-    regions = avatar.rig.data.regions
-    face = verts[avatar.rig.region("face")] if "face" in regions else verts
-    target, distance = frame_head(face)
+    target, distance = head_framing(avatar)
     return motion_cameras(camera, target, distance, num_frames, size)
 
 
