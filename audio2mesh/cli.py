@@ -107,3 +107,243 @@ def add_commands(sub, rig_help: str) -> None:
     p.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
     p.add_argument("--rig", default=None, help=rig_help)
     p.set_defaults(func=_cmd_teacher)
+
+
+# ---------------------------------------------------------------- training and evaluation
+def _device(args):
+    from avatar.device import resolve_device
+
+    return resolve_device(args.device)
+
+
+def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
+    from audio2mesh.train import Audio2MeshTrainer, TrainConfig
+
+    cfg = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, fps=args.fps, seed=args.seed,
+                      w_sync=args.w_sync, sync_expert=args.sync_expert, w_lipread=args.w_lipread, lip_reader=args.lip_reader,
+                      w_distill=args.w_distill, distill_from=args.distill_from, synthetic_only=args.synthetic_only,
+                      eval_every=args.eval_every, amp=not args.no_amp)
+    _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet,
+                                rig_path=args.rig)
+    last = trainer.run()
+    if trainer.dist.is_main:
+        print(f"wrote {args.out}/best.pt (best val LVE {trainer.best:.3f} mm^2), last.pt, log.jsonl; "
+              f"{last.get('epoch', 0)} epochs, {last.get('seconds', 0):.0f} s")
+
+
+def _check_positive(**values) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise L2TError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+def _cmd_train_expert(args: argparse.Namespace) -> None:
+    from sync_expert.train import ExpertConfig, LipReaderTrainer, SyncTrainer
+
+    _check_positive(epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    cfg = ExpertConfig(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr,
+                       seed=args.seed, half=args.half, fps=args.fps)
+    cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer
+    trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet)
+    last = trainer.run()
+    if trainer.dist.is_main:
+        print(f"wrote {args.out}/best.pt, last.pt, log.jsonl; last validation: {last.get('val')}")
+
+
+def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
+    import json
+
+    from audio2mesh.checkpoint import EVAL_EXPERT, load_model
+    from audio2mesh.data.clips import load_clips
+    from audio2mesh.evaluate import Experts, evaluate_clips, format_results
+    from audio2mesh.targets import ParamSpace
+    from audio2mesh.train import corpus_rig
+    from sync_expert.model import normalised_rest
+
+    device = _device(args)
+    model, meta = load_model(args.ckpt, "audio2mesh", device)
+    clips = load_clips(args.data, args.split, meta.get("fps"))
+    if clips.kind == "corpus" and list(meta["expression_names"]) != list(clips.expression_names):
+        raise L2TError(f"{args.ckpt or 'the default checkpoint'} drives other expressions than the rig of {args.data}")
+    space = ParamSpace(corpus_rig(clips, args.rig), clips.region_indices).to(device) if clips.kind == "corpus" else None
+    experts = None
+    if clips.kind == "corpus" and not args.no_experts:
+        sync, _ = load_model(args.sync_expert or EVAL_EXPERT, "syncnet3d", device)
+        reader, _ = load_model(args.lip_reader, "lipreader", device)
+        template = torch_tensor(clips.template, device)
+        experts = Experts(sync, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
+    results = evaluate_clips(model, clips, space, device, experts)
+    print(f"{args.split} split of {args.data}: {results['all']['clips']} clips")
+    print(format_results(results))
+    if args.json:
+        from avatar.io.atomic import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
+        print(f"wrote {args.json}")
+
+
+def torch_tensor(array, device):
+    import torch
+
+    return torch.as_tensor(array, dtype=torch.float32, device=device)
+
+
+SYNC_MEANING = ("LSE-D: mean distance between audio and lip embeddings at the best offset (lower = better sync); "
+                "LSE-C: median minus minimum over offsets (higher = more confident sync); offset: frames the motion lags "
+                "the audio (negative: it leads; 0 = in sync)")
+
+
+def _cmd_eval_sync(args: argparse.Namespace) -> None:
+    from audio2mesh.checkpoint import EVAL_EXPERT, load_model
+
+    device = _device(args)
+    if (args.audio is None) == (args.data is None):
+        raise L2TError("give either --audio A --motion M (one clip) or --data DIR (a dataset)")
+    if args.audio is not None and args.motion is None:
+        raise L2TError("--audio needs --motion (the motion npz to score)")
+    expert, meta = load_model(args.expert or EVAL_EXPERT, "syncnet3d", device)
+    if args.audio is not None:
+        _eval_sync_clip(args, expert, meta, device)
+    else:
+        _eval_sync_dataset(args, expert, device)
+    print(SYNC_MEANING)
+
+
+def _eval_sync_clip(args, expert, meta, device) -> None:
+    import torch
+
+    from audio2mesh.features import speech_features
+    from audio2mesh.model import frames_for
+    from audio2mesh.targets import ParamSpace
+    from avatar.io.audio import SPEECH_RATE
+    from avatar.motion import load_motion
+    from avatar.rig import load_rig
+    from sync_expert.model import normalised_rest
+    from sync_expert.windows import sync_score
+
+    rig = load_rig(args.rig)
+    motion = load_motion(args.motion, rig.num_vertices, rig.num_expressions)
+    audio = load_speech(args.audio, 1.0 / motion.fps)
+    expected = frames_for(len(audio) / SPEECH_RATE, motion.fps)
+    if abs(motion.num_frames - expected) > 1:
+        raise L2TError(f"{args.motion} has {motion.num_frames} frames at {motion.fps:g} fps but {args.audio} lasts "
+                       f"{len(audio) / SPEECH_RATE:.2f} s ({expected} frames): they are not the same clip")
+    if meta.get("region_indices") is None or max(meta["region_indices"]) >= rig.num_vertices:
+        raise L2TError("this SyncNet3D was not trained on lips of this rig")
+    template = torch.as_tensor(meta["template"], dtype=torch.float32, device=device)
+    lips = torch.as_tensor(meta["region_indices"], device=device)
+    if motion.vertices is not None:
+        offsets = motion.vertices.to(device)[:, lips] - template
+    else:
+        space = ParamSpace(rig.to(device), lips.cpu()).to(device)
+        p = motion.params
+        zeros = torch.zeros(motion.num_frames, 3)
+        params = torch.cat([p.get("jaw", zeros)[:, :3], p.get("expression", torch.zeros(motion.num_frames, 0))], 1)
+        if "jaw" in p and p["jaw"].shape[1] != 3:
+            raise L2TError(f"{args.motion}: eval sync reads axis-angle jaw [T, 3]")
+        offsets = space.lip_vertices(params.to(device)) - template
+    score = sync_score(expert, speech_features(audio, device), offsets / meta["mouth_width"],
+                       normalised_rest(template, meta["mouth_width"]), motion.fps)
+    print(f"LSE-D {score.lse_d:.3f}   LSE-C {score.lse_c:.3f}   offset {score.offset:+d} frames")
+
+
+def _eval_sync_dataset(args, expert, device) -> None:
+    from audio2mesh.data.clips import load_clips
+    from audio2mesh.features import dequantise
+    from audio2mesh.train import corpus_rig
+    from sync_expert.lips import LipData
+    from sync_expert.train import offset_accuracy
+    from sync_expert.windows import sync_score
+
+    clips = load_clips(args.data, args.split)
+    clips.clips = [c for c in clips.clips if not (args.real_only and c.synthetic)]
+    if not clips.clips:
+        raise L2TError(f"{args.data}: no clips in split {args.split}")
+    data = LipData(clips, device, corpus_rig(clips, args.rig) if clips.kind == "corpus" else None)
+    scores = [sync_score(expert, dequantise(c.codes).to(device), off, data.rest, c.fps) for c, off in zip(data.clips, data.offsets)]
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    print(f"{len(scores)} clips of {args.split}: LSE-D {mean([s.lse_d for s in scores]):.3f}   "
+          f"LSE-C {mean([s.lse_c for s in scores]):.3f}   offset 0 found in {mean([s.offset == 0 for s in scores]):.1%}")
+    if args.shift_test:
+        acc = offset_accuracy(expert, data)
+        print(f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
+              f"{acc['exact']:.1%}, within ±1 frame in {acc['within_1']:.1%}")
+
+
+def add_training_commands(sub, rig_help: str) -> None:
+    """Register ``train`` and ``eval`` on the main parser's subparsers."""
+    p = sub.add_parser("train", help="train Audio2Mesh, SyncNet3D or the lip reader",
+                       description="Training runs on CPU or CUDA, resumes with --resume, and runs under torchrun "
+                                   "(DistributedDataParallel: NCCL on GPUs, gloo on CPU processes).")
+    train_sub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
+
+    a = train_sub.add_parser("audio2mesh", help="speech -> jaw, expression and lip offsets (Learn2Talk losses)",
+                             description=__import__("audio2mesh.train", fromlist=["x"]).__doc__.split("\n\n", 1)[1],
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    _data_out_args(a)
+    a.add_argument("--size", default="student", choices=["student", "large", "tiny"], help="model size (default: student)")
+    a.add_argument("--epochs", type=int, default=60, help="epochs (default: 60)")
+    a.add_argument("--batch-size", type=int, default=32, help="clips per batch and process (default: 32)")
+    a.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+    a.add_argument("--w-sync", type=float, default=0.0, help="weight of the SyncNet3D loss (default: 0 = off)")
+    a.add_argument("--sync-expert", default=None, help="SyncNet3D used as the loss (default: the shipped training expert)")
+    a.add_argument("--w-lipread", type=float, default=0.0, help="weight of the lip-reader CTC loss (default: 0 = off)")
+    a.add_argument("--lip-reader", default=None, help="lip reader checkpoint (default: the shipped one)")
+    a.add_argument("--w-distill", type=float, default=0.0, help="weight of distillation from --distill-from (default: 0)")
+    a.add_argument("--distill-from", default=None, help="a large Audio2Mesh checkpoint to distil")
+    a.add_argument("--synthetic-only", action="store_true", help="leave out real speech (its labels are teacher pseudo-labels)")
+    a.add_argument("--eval-every", type=int, default=5, help="validate every N epochs (default: 5)")
+    a.add_argument("--no-amp", action="store_true", help="no bfloat16 mixed precision on CUDA")
+    a.set_defaults(func=_cmd_train_audio2mesh)
+
+    for expert, helptext in (("syncnet3d", "the 3D lip-sync expert (InfoNCE on aligned vs shifted/other lip windows)"),
+                             ("lipreader", "the 3D lip reader (lip vertices -> phones, CTC)")):
+        e = train_sub.add_parser(expert, help=helptext, description=helptext)
+        _data_out_args(e)
+        e.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
+        e.add_argument("--steps", type=int, default=200, help="steps per epoch (default: 200)")
+        e.add_argument("--batch-size", type=int, default=256, help="windows per batch (default: 256)")
+        e.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
+        e.add_argument("--half", default="all", choices=["a", "b", "all"],
+                       help="train on half a or b of the training clips (keep a second expert for evaluation only)")
+        e.set_defaults(func=_cmd_train_expert, expert=expert)
+
+    p = sub.add_parser("eval", help="evaluate Audio2Mesh or lip sync", description="Held-out metrics.")
+    eval_sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    a = eval_sub.add_parser("audio2mesh", help="LVE, FDD, lip-aperture correlation, LSE-D/C, lip-reader PER",
+                            description=__import__("audio2mesh.evaluate", fromlist=["x"]).__doc__)
+    a.add_argument("--data", required=True, help="corpus, VOCASET or BIWI folder")
+    a.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint or training folder (default: the shipped one)")
+    a.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    a.add_argument("--sync-expert", default=None, help="SyncNet3D for LSE (default: the shipped evaluation expert)")
+    a.add_argument("--lip-reader", default=None, help="lip reader for PER (default: the shipped one)")
+    a.add_argument("--no-experts", action="store_true", help="skip LSE and PER")
+    a.add_argument("--json", default=None, help="also write the results to this JSON file")
+    a.add_argument("--rig", default=None, help=rig_help)
+    a.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    a.set_defaults(func=_cmd_eval_audio2mesh)
+
+    s = eval_sub.add_parser("sync", help="SyncNet3D scores of one clip (--audio --motion) or a dataset (--data)",
+                            description="SyncNet-style lip-sync scores from the evaluation SyncNet3D. " + SYNC_MEANING)
+    s.add_argument("--audio", default=None, help="speech of the clip")
+    s.add_argument("--motion", default=None, help="its motion npz (from speak --save-motion, teacher, ...)")
+    s.add_argument("--data", default=None, help="or: a corpus folder (its teacher motion is scored)")
+    s.add_argument("--split", default="test", help="split of --data (default: test)")
+    s.add_argument("--real-only", action="store_true", help="only real speech of --data")
+    s.add_argument("--shift-test", action="store_true", help="with --data: shift motion -10..+10 frames, report how often the offset is found")
+    s.add_argument("--expert", default=None, help="SyncNet3D checkpoint (default: the shipped evaluation expert)")
+    s.add_argument("--rig", default=None, help=rig_help)
+    s.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
+    s.set_defaults(func=_cmd_eval_sync)
+
+
+def _data_out_args(p) -> None:
+    p.add_argument("--data", required=True, help="corpus folder (l2t-avatar data build), or VOCASET/BIWI folder")
+    p.add_argument("--out", required=True, help="checkpoint folder: best.pt, last.pt, log.jsonl")
+    p.add_argument("--fps", type=float, default=None, help="motion frame rate (default: the data's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--rig", default=None, help="rig of the corpus (default: the one it names)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto; torchrun: one GPU per process)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")

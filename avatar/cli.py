@@ -70,6 +70,19 @@ def _cmd_render(args: argparse.Namespace) -> None:
           f"{avatar.model.num_gaussians} Gaussians, {stats.fps:.1f} frames/s ({stats.backend} on {avatar.device.type})")
 
 
+def _cmd_speak(args: argparse.Namespace) -> None:
+    from avatar.speak import SpeakOptions, speak
+
+    result = speak(SpeakOptions(
+        audio=args.audio, output=args.output, avatar=args.avatar, size=args.size, fps=args.fps, camera=args.camera,
+        save_motion=args.save_motion, idle=not args.no_idle, seed=args.seed, checkpoint=args.ckpt,
+        audio_encoder=args.audio_encoder, rig=args.rig, device=args.device, progress=not args.quiet))
+    t = result.timings
+    print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, {result.size}x{result.size}, "
+          f"{result.seconds:.2f} s of speech; {t['total']:.1f} s on {result.device} (audio2mesh {t['audio2mesh']:.2f} s, "
+          f"render+encode {t['render_encode']:.1f} s)" + (f"; motion in {args.save_motion}" if args.save_motion else ""))
+
+
 def _cmd_export_ply(args: argparse.Namespace) -> None:
     from avatar.io.ply import write_splat_ply
 
@@ -126,6 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"l2t-avatar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("speak", help="speech in, talking-avatar MP4 out (Audio2Mesh + Gaussian avatar)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Turn speech into a talking-head video: Audio2Mesh predicts jaw and expression per "
+                                   "frame from the audio, idle blinks and head sway are layered on, and the avatar's "
+                                   "Gaussians are deformed and rendered frame by frame into an H.264 MP4 that carries "
+                                   "the original audio (frames = duration x fps).",
+                       epilog="examples:\n  l2t-avatar speak --audio examples/hello.wav -o hello.mp4\n"
+                              "  l2t-avatar speak --audio talk.mp3 --avatar my_avatar --size 512 --camera three-quarter "
+                              "--save-motion talk_motion.npz")
+    p.add_argument("--audio", required=True, help="speech: wav, flac, mp3, ogg or a video's audio track; any rate, mono or stereo")
+    p.add_argument("--avatar", default=None, help="avatar folder (from 'fit'; default: the built-in default avatar)")
+    p.add_argument("-o", "--output", default="speak.mp4", help="MP4 to write (default: speak.mp4)")
+    p.add_argument("--size", type=int, default=None, help="square frame size, even (default: 512 on CUDA, 256 on CPU)")
+    p.add_argument("--fps", type=float, default=25.0, help="video frame rate (default: 25)")
+    p.add_argument("--camera", default="front", choices=["front", "three-quarter", "profile", "orbit"], help="view (default: front)")
+    p.add_argument("--save-motion", default=None, help="also write the motion (rig parameters per frame) to this npz")
+    p.add_argument("--no-idle", action="store_true", help="no idle blinks and head sway: speech motion only")
+    p.add_argument("--seed", type=int, default=0, help="seed of the idle motion (default: 0)")
+    p.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint (default: the shipped one)")
+    p.add_argument("--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder, for checkpoints trained on one")
+    p.add_argument("--rig", default=None, help=RIG_HELP)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_speak)
 
     p = sub.add_parser("rig-sheet", help="draw a contact sheet PNG of the rig (neutral, jaw, every expression)",
                        description="Render the rig neutral, with the jaw open and with each expression, front and 3/4 views, into one PNG.")
@@ -184,8 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fit)
 
     from audio2mesh.cli import add_commands as add_speech_commands
+    from audio2mesh.cli import add_training_commands
 
     add_speech_commands(sub, RIG_HELP)
+    add_training_commands(sub, RIG_HELP)
     return parser
 
 

@@ -36,7 +36,7 @@ class Mp4Writer:
         self._gen = imageio_ffmpeg.write_frames(
             str(tmp), (self.width, self.height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
             quality=self.quality, macro_block_size=1, audio_path=str(self.audio) if self.audio else None,
-            audio_codec="aac" if self.audio else None, output_params=["-movflags", "+faststart"],
+            audio_codec="aac" if self.audio else None, output_params=["-movflags", "+faststart"], ffmpeg_log_level="error",
         )
         self._gen.send(None)
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,11 +63,45 @@ def render_frames(avatar: Avatar, motion: Motion, cameras: list[Camera], backgro
 
 def render_motion_to_mp4(avatar: Avatar, motion: Motion, output: str | Path, size: int = 512, camera: str = "front",
                          audio: str | Path | None = None, background=(1.0, 1.0, 1.0), progress: bool = True, backend: str = "auto") -> RenderStats:
-    """Render a motion to an MP4 (atomically), with an optional audio track."""
+    """Render a motion to an MP4 (atomically), with an optional audio track.
+
+    Rendering and H.264 encoding overlap: a writer thread feeds the encoder while the next
+    batch renders."""
     cameras = avatar_cameras(avatar, camera, motion.num_frames, size)
     start = time.perf_counter()
-    with Mp4Writer(output, size, size, motion.fps, audio=audio) as writer:
+    with Mp4Writer(output, size, size, motion.fps, audio=audio) as writer, BackgroundWriter(writer) as queue:
         frames = render_frames(avatar, motion, cameras, background, backend=backend)
         for frame in tqdm(frames, total=motion.num_frames, unit="frame", desc="render", disable=not progress):
-            writer.write(frame)
+            queue.put(frame)
     return RenderStats(motion.num_frames, time.perf_counter() - start, pick_backend(avatar.device, backend))
+
+
+class BackgroundWriter:
+    """Feeds frames to a writer from a thread (bounded queue); re-raises the writer's error."""
+
+    def __init__(self, writer, depth: int = 32):
+        self.writer, self.queue, self.error = writer, queue.Queue(maxsize=depth), None
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+
+    def _drain(self) -> None:
+        while (frame := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.writer.write(frame)
+                except BaseException as exc:  # surfaced in put() / __exit__
+                    self.error = exc
+
+    def __enter__(self) -> "BackgroundWriter":
+        self.thread.start()
+        return self
+
+    def put(self, frame: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(frame)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc_type is None:
+            raise self.error

@@ -1,0 +1,49 @@
+"""From rig parameters to the vertices the losses and metrics compare (corpus data).
+
+``ParamSpace`` splits the parameter vector (jaw axis-angle, then expression) and poses the rig's
+lip, upper-face and inner-lip vertices through ``RegionRig`` — cheap and differentiable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from audio2mesh.teacher.animator import LIP_LANDMARKS
+from avatar.rig.model import Rig
+from avatar.rig.region import RegionRig
+
+JAW_WIDTH = 3
+
+
+class ParamSpace(nn.Module):
+    def __init__(self, rig: Rig, lip_indices: np.ndarray | torch.Tensor):
+        super().__init__()
+        self.lips = RegionRig(rig, torch.as_tensor(lip_indices))
+        self.upper_face = RegionRig(rig, rig.region("upper_face")) if "upper_face" in rig.data.regions else None
+        self.inner_lips = RegionRig(rig, torch.tensor([rig.data.named_landmarks[n] for n in LIP_LANDMARKS]))
+        self.num_expressions = rig.num_expressions
+
+    @staticmethod
+    def split(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """params [..., 3 + E] -> (expression [..., E], jaw [..., 3])."""
+        return params[..., JAW_WIDTH:], params[..., :JAW_WIDTH]
+
+    def _pose(self, region: RegionRig, params: torch.Tensor) -> torch.Tensor:
+        shape = params.shape[:-1]
+        expression, jaw = self.split(params.reshape(-1, params.shape[-1]))
+        verts = region(expression, jaw)
+        return verts.view(*shape, *verts.shape[1:])
+
+    def lip_vertices(self, params: torch.Tensor) -> torch.Tensor:
+        """[..., P] -> lip vertices [..., L, 3] (metres, rig space without head pose)."""
+        return self._pose(self.lips, params)
+
+    def upper_face_vertices(self, params: torch.Tensor) -> torch.Tensor:
+        return self._pose(self.upper_face, params)
+
+    def lip_gap(self, params: torch.Tensor) -> torch.Tensor:
+        """Inner-lip gap [...] in metres."""
+        v = self._pose(self.inner_lips, params)
+        return (v[..., 0, :] - v[..., 1, :]).norm(dim=-1)

@@ -1,0 +1,308 @@
+"""``l2t-avatar train audio2mesh``: Audio2Mesh trained the Learn2Talk way.
+
+Losses on random crops (masked past each clip's end):
+- vertex: lip vertices posed from predicted vs reference rig parameters, and the offsets head
+  vs the reference offsets (mm^2); velocity: the same on frame-to-frame differences;
+  parameter: squared error over each parameter's training-set standard deviation;
+- sync (Learn2Talk): 1 - cosine similarity that a frozen SyncNet3D gives predicted lip windows
+  against the audio windows;
+- lip reading (SelfTalk): CTC loss of a frozen lip reader on the predicted lip motion against
+  the spoken phones;
+- distillation: match a frozen large Audio2Mesh's parameters and lips, and (through a learned
+  projection) its per-frame features.
+Every corpus clip's motion is the teacher animator's (synthetic voices: exact phone timings;
+real speech: forced alignment of the transcript or phone recognition), so real voices enter
+training as teacher pseudo-labels; ``--synthetic-only`` leaves them out (the ablation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from audio2mesh.batches import Batch, epoch_batches, make_batch
+from audio2mesh.checkpoint import load_model, save_model
+from audio2mesh.data.clips import ClipSet, load_clips
+from audio2mesh.evaluate import Experts, evaluate_clips
+from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
+from audio2mesh.targets import ParamSpace
+from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
+from avatar.errors import L2TError
+from avatar.rig import load_rig
+
+
+@dataclass
+class TrainConfig:
+    size: str = "student"
+    epochs: int = 60
+    batch_size: int = 32
+    crop_seconds: float = 6.0
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    fps: float | None = None
+    seed: int = 0
+    w_vertex: float = 1.0
+    w_velocity: float = 2.0
+    w_param: float = 1.0
+    w_sync: float = 0.0
+    sync_expert: str | None = None
+    w_lipread: float = 0.0
+    lip_reader: str | None = None
+    w_distill: float = 0.0
+    distill_from: str | None = None
+    w_feature: float = 0.1
+    synthetic_only: bool = False
+    eval_every: int = 5
+    amp: bool = True
+    dropout: float | None = None
+
+
+def corpus_rig(clipset: ClipSet, rig_path: str | None = None):
+    ref = clipset.info.get("rig", {})
+    if rig_path is None and ref.get("path"):
+        rig_path = ref["path"]
+    return load_rig(rig_path)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of x [B, T, ...] over valid frames (mask [B, T]) and trailing dims."""
+    m = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
+    per = x[0, 0].numel()
+    return (x * m).sum() / (m.sum() * per).clamp(min=1)
+
+
+def sq_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared L2 per vertex in mm^2: [..., V, 3] -> [..., V]."""
+    return ((a - b) * 1000.0).pow(2).sum(-1)
+
+
+class Audio2MeshTrainer:
+    def __init__(self, data: str | Path, out: str | Path, cfg: TrainConfig, device: torch.device, resume: bool = False,
+                 progress: bool = True, log=print, rig_path: str | None = None):
+        self.cfg, self.log, self.progress = cfg, log, progress
+        self.dist = Distributed(device)
+        self.device = self.dist.device
+        if self.dist.is_main:
+            self.out = prepare_out_dir(out, resume)
+        self.dist.barrier()
+        self.out, self.resume = Path(out), resume
+        self.train_set = load_clips(data, "train", cfg.fps, progress=progress and self.dist.is_main)
+        self.val_set = load_clips(data, "val", cfg.fps, progress=progress and self.dist.is_main)
+        if cfg.synthetic_only:
+            self.train_set.clips = [c for c in self.train_set.clips if c.synthetic]
+        if not self.train_set.clips:
+            raise L2TError(f"{data}: no training clips")
+        ts = self.train_set
+        self.corpus = ts.kind == "corpus"
+        num_params = ts.clips[0].params.shape[1] if self.corpus else 0
+        overrides = {"num_params": num_params, "num_offsets": ts.num_offsets}
+        if cfg.dropout is not None:
+            overrides["dropout"] = cfg.dropout
+        self.model = Audio2Mesh(preset_config(cfg.size, **overrides)).to(self.device)
+        self.template = torch.as_tensor(ts.template, dtype=torch.float32, device=self.device)
+        self.space = ParamSpace(corpus_rig(ts, rig_path), ts.region_indices).to(self.device) if self.corpus else None
+        if self.corpus:
+            allp = np.concatenate([c.params for c in ts.clips])
+            self.param_scale = torch.as_tensor(np.maximum(allp.std(0), 0.02), dtype=torch.float32, device=self.device)
+        self.rest = ((self.template - self.template.mean(0)) / ts.mouth_width)
+        self.sync = self._frozen(cfg.sync_expert, "syncnet3d") if cfg.w_sync > 0 else None
+        self.reader = self._frozen(cfg.lip_reader, "lipreader") if cfg.w_lipread > 0 else None
+        self.teacher = self._frozen(cfg.distill_from, "audio2mesh") if cfg.w_distill > 0 else None
+        self.projection = None
+        if self.teacher is not None:
+            self.projection = torch.nn.Linear(self.model.cfg.width, self.teacher.cfg.width).to(self.device)
+        params = list(self.model.parameters()) + (list(self.projection.parameters()) if self.projection else [])
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.ddp_model = self.dist.wrap(self.model)
+        self.steps_per_epoch = len(self.dist.share(epoch_batches(ts.clips, cfg.batch_size, np.random.default_rng(0))))
+        if self.steps_per_epoch == 0:
+            raise L2TError(f"too few training clips ({len(ts.clips)}) for batch size {cfg.batch_size} x {self.dist.world} processes")
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.epoch, self.step, self.best = 0, 0, math.inf
+        self.history: list[dict] = []
+        if resume:
+            self._load_state()
+        self.loss_log = LossLog(self.out / "log.jsonl", resume) if self.dist.is_main else None
+
+    # ------------------------------------------------------------ setup
+    def _frozen(self, path: str | None, kind: str):
+        if path is None and kind == "audio2mesh":
+            raise L2TError("--w-distill needs --distill-from CKPT (a large Audio2Mesh)")
+        model, _ = load_model(path, kind, self.device)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    def _lr(self) -> float:
+        warm = min(1.0, (self.step + 1) / max(1, self.cfg.warmup_steps))
+        progress = min(1.0, self.step / max(1, self.total_steps))
+        return self.cfg.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    # ------------------------------------------------------------ losses
+    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        cfg, model, mask = self.cfg, self.ddp_model, batch.mask
+        amp = cfg.amp and self.device.type == "cuda"
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            out = model(batch.features, batch.positions, batch.lengths)
+        out = Audio2MeshOutput(out.params.float(), out.offsets.float(), out.hidden.float())
+        terms: dict[str, torch.Tensor] = {}
+        pair = mask[:, 1:] & mask[:, :-1]
+        if self.corpus:
+            pred_lips = self.space.lip_vertices(out.params)
+            with torch.no_grad():
+                ref_lips = self.space.lip_vertices(batch.params)
+            ref_offsets = ref_lips - self.template
+            terms["vertex"] = masked_mean(sq_mm(pred_lips, ref_lips), mask) + masked_mean(sq_mm(out.offsets, ref_offsets), mask)
+            terms["velocity"] = (masked_mean(sq_mm(pred_lips.diff(dim=1), ref_lips.diff(dim=1)), pair)
+                                 + masked_mean(sq_mm(out.offsets.diff(dim=1), ref_offsets.diff(dim=1)), pair))
+            terms["param"] = masked_mean(((out.params - batch.params) / self.param_scale).pow(2), mask)
+            pred_offsets = pred_lips - self.template
+        else:
+            terms["vertex"] = masked_mean(sq_mm(out.offsets, batch.offsets), mask)
+            terms["velocity"] = masked_mean(sq_mm(out.offsets.diff(dim=1), batch.offsets.diff(dim=1)), pair)
+            pred_offsets = out.offsets
+        total = cfg.w_vertex * terms["vertex"] + cfg.w_velocity * terms["velocity"] + cfg.w_param * terms.get("param", 0.0)
+        if self.sync is not None:
+            terms["sync"] = self._sync_loss(batch, pred_offsets)
+            total = total + cfg.w_sync * terms["sync"]
+        if self.reader is not None and batch.phones is not None:
+            terms["lipread"] = self._lipread_loss(batch, pred_offsets)
+            total = total + cfg.w_lipread * terms["lipread"]
+        if self.teacher is not None:
+            terms["distill"] = self._distill_loss(batch, out, pred_offsets)
+            total = total + cfg.w_distill * terms["distill"]
+        terms["total"] = total
+        return terms
+
+    def _sync_loss(self, batch: Batch, pred_offsets: torch.Tensor) -> torch.Tensor:
+        from sync_expert.windows import batched_audio_windows, batched_lip_windows
+
+        rows, frames = mask_frames(batch.mask, per_row=16, generator=None)
+        lips = batched_lip_windows(pred_offsets / self.train_set.mouth_width, batch.mask.sum(1), rows, frames)
+        audio = batched_audio_windows(batch.features, batch.lengths, rows, batch.mel_centres[rows, frames])
+        cos = (self.sync.embed_audio(audio) * self.sync.embed_lips(lips, self.rest)).sum(-1)
+        return (1.0 - cos).mean()
+
+    def _lipread_loss(self, batch: Batch, pred_offsets: torch.Tensor) -> torch.Tensor:
+        from sync_expert.lip_reader import ctc_loss, phone_targets
+
+        lengths = batch.mask.sum(1)
+        targets = [phone_targets(batch.phones[i, :int(n)].cpu()) for i, n in enumerate(lengths)]
+        keep = [i for i, t in enumerate(targets) if t]
+        if not keep:
+            return pred_offsets.sum() * 0.0
+        log_probs = self.reader(pred_offsets[keep] / self.train_set.mouth_width, self.rest)
+        return ctc_loss(log_probs, lengths[keep], [targets[i] for i in keep])
+
+    def _distill_loss(self, batch: Batch, out, pred_offsets: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_out = self.teacher(batch.features, batch.positions, batch.lengths)
+        mask = batch.mask
+        loss = self.cfg.w_feature * masked_mean((self.projection(out.hidden) - t_out.hidden).pow(2), mask)
+        if self.corpus:
+            with torch.no_grad():
+                t_lips = self.space.lip_vertices(t_out.params)
+            loss = loss + masked_mean(sq_mm(pred_offsets + self.template, t_lips), mask)
+            loss = loss + masked_mean(((out.params - t_out.params) / self.param_scale).pow(2), mask)
+        else:
+            loss = loss + masked_mean(sq_mm(out.offsets, t_out.offsets), mask)
+        return loss
+
+    # ------------------------------------------------------------ loop
+    def run(self) -> dict:
+        cfg, ts = self.cfg, self.train_set
+        stride = self.model.cfg.stride
+        crop = max(8, int(round(cfg.crop_seconds * ts.clips[0].fps)))
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", desc="train audio2mesh",
+                   disable=not (self.progress and self.dist.is_main), dynamic_ncols=True)
+        start = time.perf_counter()
+        while self.epoch < cfg.epochs:
+            rng = np.random.default_rng([cfg.seed, self.epoch])
+            noise = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch * 31 + self.dist.rank)
+            batches = self.dist.share(epoch_batches(ts.clips, cfg.batch_size, rng))
+            self.model.train()
+            sums: dict[str, float] = {}
+            for clips in batches:
+                batch = make_batch(clips, crop, stride, rng, noise).to(self.device)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self._lr()
+                terms = self.losses(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.optimizer.step()
+                self.step += 1
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(terms['total'].detach()):.3f}", epoch=self.epoch + 1)
+            self.epoch += 1
+            row = {"epoch": self.epoch, "step": self.step, "seconds": round(time.perf_counter() - start, 1),
+                   "train": {k: self.dist.mean(v / len(batches)) for k, v in sums.items()}}
+            if self.dist.is_main:
+                if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                    row["val"] = self._validate()
+                self.history.append(row)
+                self.loss_log.write(row)
+                self._save_state()
+            self.dist.barrier()
+        bar.close()
+        self.dist.close()
+        return self.history[-1] if self.history else {}
+
+    def _validate(self) -> dict:
+        if not self.val_set.clips:
+            return {}
+        results = evaluate_clips(self.model, self.val_set, self.space, self.device)
+        group = "real" if results["real"]["clips"] else "all"
+        score = results[group]["lve_sq_mm2"]
+        if score < self.best:
+            self.best = score
+            save_model(self.out / "best.pt", "audio2mesh", self.model, self.meta(results, group))
+        self.model.train()
+        return {g: {k: v for k, v in results[g].items()} for g in ("real", "synthetic")}
+
+    def meta(self, results: dict, group: str) -> dict:
+        ts = self.train_set
+        return {
+            "expression_names": ts.expression_names, "offsets_region": "lips" if self.corpus else ts.info.get("kind"),
+            "region_indices": ts.region_indices.tolist() if ts.region_indices is not None else None,
+            "mouth_width": ts.mouth_width, "fps": ts.clips[0].fps, "audio_encoder": None,
+            "rig": ts.info.get("rig"), "epoch": self.epoch, "step": self.step, "selected_by": f"val {group} LVE",
+            "val": results, "train_config": asdict(self.cfg),
+            "train_minutes": {"real": round(sum(len(c.codes) for c in ts.clips if not c.synthetic) / 6000, 1),
+                              "synthetic": round(sum(len(c.codes) for c in ts.clips if c.synthetic) / 6000, 1)},
+        }
+
+    def _save_state(self) -> None:
+        save_state(self.out / "last.pt", model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                   projection=self.projection.state_dict() if self.projection else None, epoch=self.epoch,
+                   step=self.step, best=self.best, history=json.dumps(self.history), config=json.dumps(asdict(self.cfg)))
+
+    def _load_state(self) -> None:
+        state = load_state(self.out / "last.pt")
+        if json.loads(state["config"])["size"] != self.cfg.size:
+            raise L2TError(f"--resume: {self.out} was trained with --size {json.loads(state['config'])['size']}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.projection is not None and state["projection"] is not None:
+            self.projection.load_state_dict(state["projection"])
+        self.epoch, self.step, self.best = int(state["epoch"]), int(state["step"]), float(state["best"])
+        self.history = json.loads(state["history"])
+
+
+def mask_frames(mask: torch.Tensor, per_row: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_row`` random valid frames of each row of mask [B, T]: (rows [N], frames [N])."""
+    counts = mask.sum(1)
+    rows = torch.arange(mask.shape[0], device=mask.device).repeat_interleave(per_row)
+    frames = (torch.rand(rows.shape, device=mask.device, generator=generator) * counts[rows]).long()
+    return rows, frames

@@ -1,0 +1,129 @@
+"""``l2t-avatar speak``: speech in, talking-avatar MP4 out.
+
+audio (any format, rate, channels) -> 16 kHz mono -> features -> Audio2Mesh in chunks ->
+jaw + expression per frame -> idle blinks and head sway -> Gaussians deformed per frame ->
+rendered in batches while the encoder writes H.264 with the original audio.
+
+Every input is checked before anything is written; the MP4 (and ``--save-motion``) appear
+only when complete.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from avatar.errors import L2TError
+from avatar.motion import Motion
+
+MAX_FPS = 120.0
+
+
+@dataclass
+class SpeakOptions:
+    audio: str
+    output: str = "speak.mp4"
+    avatar: str | None = None
+    size: int | None = None  # default: 512 on CUDA, 256 on CPU
+    fps: float = 25.0
+    camera: str = "front"
+    save_motion: str | None = None
+    idle: bool = True
+    seed: int = 0
+    checkpoint: str | None = None
+    audio_encoder: str | None = None
+    rig: str | None = None
+    device: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class SpeakResult:
+    output: Path
+    frames: int
+    fps: float
+    size: int
+    seconds: float  # audio duration
+    timings: dict[str, float]
+    device: str
+
+
+def _check_output(path: str, what: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise L2TError(f"{what} {p} is a folder; give a file name")
+    if not p.parent.exists():
+        raise L2TError(f"{what} {p}: folder {p.parent} does not exist")
+
+
+def expression_map(model_names: list[str], rig_names: list[str], rig_label: str) -> torch.Tensor:
+    """Rig expression index of each model output; the model must speak the rig's expressions."""
+    missing = [n for n in model_names if n not in rig_names]
+    if missing:
+        raise L2TError(f"this Audio2Mesh checkpoint drives expressions the rig {rig_label} lacks "
+                       f"({', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}); train one on data of this rig")
+    return torch.tensor([rig_names.index(n) for n in model_names])
+
+
+def speech_motion(audio, model, meta: dict, front, fps: float, rig_names: list[str], rig_label: str) -> Motion:
+    """Audio2Mesh's jaw and expression for every frame of ``audio`` (16 kHz mono)."""
+    from audio2mesh.inference import predict
+    from audio2mesh.model import frames_for
+    from avatar.io.audio import SPEECH_RATE
+
+    index = expression_map(meta["expression_names"], rig_names, rig_label)
+    features = front(audio)
+    num_frames = frames_for(len(audio) / SPEECH_RATE, fps)
+    params = predict(model, features, fps, num_frames).params.float().cpu()
+    expression = torch.zeros(num_frames, len(rig_names))
+    expression[:, index] = params[:, 3:]
+    return Motion({"expression": expression, "jaw": params[:, :3]}, fps=fps)
+
+
+def speak(opts: SpeakOptions) -> SpeakResult:
+    from audio2mesh.checkpoint import load_model
+    from audio2mesh.cli import load_speech
+    from audio2mesh.encoders import check_front_end, front_end
+    from avatar.device import resolve_device
+    from avatar.idle import add_idle
+    from avatar.io.avatar_folder import load_avatar
+    from avatar.render.animate import render_motion_to_mp4
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if not 0 < opts.fps <= MAX_FPS:
+        raise L2TError(f"--fps must be in (0, {MAX_FPS:g}], got {opts.fps:g}")
+    device = resolve_device(opts.device)
+    size = opts.size or (512 if device.type == "cuda" else 256)
+    if size < 16 or size % 2:
+        raise L2TError(f"--size must be an even number of pixels >= 16, got {size}")
+    _check_output(opts.output, "-o")
+    if opts.save_motion:
+        _check_output(opts.save_motion, "--save-motion")
+    audio = load_speech(opts.audio, 1.0 / opts.fps)
+    avatar = load_avatar(opts.avatar, rig_path=opts.rig, device=device)
+    model, meta = load_model(opts.checkpoint, "audio2mesh", device)
+    front = front_end(opts.audio_encoder, device)
+    check_front_end(meta, front)
+    timings["load"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    rig_names = avatar.rig.data.expression_names
+    motion = speech_motion(audio, model, meta, front, opts.fps, rig_names, avatar.rig.data.name)
+    if opts.idle:
+        motion = Motion(add_idle(motion.params, opts.fps, rig_names, opts.seed), fps=opts.fps)
+    timings["audio2mesh"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    stats = render_motion_to_mp4(avatar, motion, opts.output, size=size, camera=opts.camera, audio=opts.audio,
+                                 progress=opts.progress)
+    timings["render_encode"] = time.perf_counter() - t2
+    if opts.save_motion:
+        motion.save(opts.save_motion)
+    timings["total"] = time.perf_counter() - t0
+    from avatar.io.audio import SPEECH_RATE
+
+    return SpeakResult(Path(opts.output), stats.frames, opts.fps, size, len(audio) / SPEECH_RATE, timings, device.type)

@@ -1,0 +1,222 @@
+"""The Learn2Talk ablation: what each training signal adds to Audio2Mesh, on one corpus and budget.
+
+Stages (each a separate call so every one fits a time limit; outputs persist in --work):
+
+  experts   SyncNet3D x2 (training expert: half a, seed 0; evaluation expert: half b, seed 1),
+            the lip reader, and the large Audio2Mesh (distillation teacher), trained in parallel
+  students  five students in parallel, each adding one signal to the one before:
+              1 vertex      vertex + velocity + parameter losses, synthetic speech only
+              2 +sync       + SyncNet3D loss (training expert)
+              3 +lipread    + lip-reader CTC loss
+              4 +real       + teacher pseudo-labels on real speech (the corpus' real voices)
+              5 +distill    + distillation from the large model
+  evaluate  held-out test split, real and synthetic speech separately: LVE (max-squared, mm^2 and
+            max L2, mm), FDD, lip-aperture r, LSE-D/LSE-C from the evaluation expert, lip-reader PER;
+            the evaluation expert's shift test; student vs large speed. Writes JSON + a markdown table.
+
+    python bench/ablation.py --data CORPUS --work runs/ablation --stage all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STUDENTS = [
+    ("vertex", ["--synthetic-only"]),
+    ("+sync", ["--synthetic-only", "--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt"]),
+    ("+lipread", ["--synthetic-only", "--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt",
+                  "--w-lipread", "0.05", "--lip-reader", "{work}/lipreader/best.pt"]),
+    ("+real", ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05",
+               "--lip-reader", "{work}/lipreader/best.pt"]),
+    ("+distill", ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05",
+                  "--lip-reader", "{work}/lipreader/best.pt", "--w-distill", "1.0", "--distill-from", "{work}/large/best.pt"]),
+]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "avatar.cli", *args]
+
+
+def run_parallel(jobs: dict[str, list[str]], work: Path) -> None:
+    """Start every job at once (the GPU is launch-bound, so they overlap well); fail if any fails."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    procs = {}
+    for name, cmd in jobs.items():
+        log = open(work / f"{name.replace('+', 'plus_')}.log", "w")
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT), log, time.perf_counter())
+    failed = []
+    for name, (proc, log, start) in procs.items():
+        code = proc.wait()
+        log.close()
+        print(f"  {name}: exit {code} after {time.perf_counter() - start:.0f} s", flush=True)
+        if code != 0:
+            failed.append(name)
+            print((work / f"{name.replace('+', 'plus_')}.log").read_text()[-3000:])
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+def stage_experts(args, work: Path) -> None:
+    common = ["--data", args.data, "--quiet"]
+    e = ["--epochs", str(args.expert_epochs), "--steps", str(args.expert_steps), "--batch-size", str(args.expert_batch)]
+    run_parallel({
+        "sync_a": cli("train", "syncnet3d", *common, "--out", str(work / "sync_a"), "--half", "a", "--seed", "0", *e),
+        "sync_b": cli("train", "syncnet3d", *common, "--out", str(work / "sync_b"), "--half", "b", "--seed", "1", *e),
+        "lipreader": cli("train", "lipreader", *common, "--out", str(work / "lipreader"), *e),
+        "large": cli("train", "audio2mesh", *common, "--out", str(work / "large"), "--size", "large",
+                     "--epochs", str(args.epochs), "--lr", "5e-4"),
+    }, work)
+
+
+def stage_students(args, work: Path) -> None:
+    jobs = {}
+    for name, extra in STUDENTS:
+        out = work / f"student_{name.replace('+', 'plus_')}"
+        jobs[name] = cli("train", "audio2mesh", "--data", args.data, "--out", str(out), "--quiet", "--epochs", str(args.epochs),
+                         *[x.format(work=work) for x in extra])
+    run_parallel(jobs, work)
+
+
+def speed(model, device, seconds: float = 60.0) -> float:
+    """Seconds of audio per second of compute (features + model), on 60 s of audio."""
+    import numpy as np
+    import torch
+
+    from audio2mesh.features import speech_features
+    from audio2mesh.inference import predict
+    from audio2mesh.model import frames_for
+
+    audio = (np.random.default_rng(0).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    n = frames_for(seconds, 25.0)
+    for _ in range(2):
+        predict(model, speech_features(audio, device), 25.0, n)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    reps = 5
+    for _ in range(reps):
+        predict(model, speech_features(audio, device), 25.0, n)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return seconds * reps / (time.perf_counter() - start)
+
+
+def stage_evaluate(args, work: Path) -> dict:
+    import torch
+
+    from audio2mesh.checkpoint import load_model
+    from audio2mesh.data.clips import load_clips
+    from audio2mesh.evaluate import Experts, evaluate_clips
+    from audio2mesh.model import count_parameters
+    from audio2mesh.targets import ParamSpace
+    from audio2mesh.train import corpus_rig
+    from sync_expert.lips import LipData
+    from sync_expert.model import normalised_rest
+    from sync_expert.train import offset_accuracy
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    clips = load_clips(args.data, "test")
+    rig = corpus_rig(clips)
+    space = ParamSpace(rig, clips.region_indices).to(device)
+    sync_eval, _ = load_model(work / "sync_b" / "best.pt", "syncnet3d", device)
+    reader, _ = load_model(work / "lipreader" / "best.pt", "lipreader", device)
+    template = torch.as_tensor(clips.template, dtype=torch.float32, device=device)
+    experts = Experts(sync_eval, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
+
+    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+               "corpus": args.data, "test_clips": {"real": sum(not c.synthetic for c in clips.clips),
+                                                   "synthetic": sum(c.synthetic for c in clips.clips)},
+               "epochs": args.epochs, "rows": {}}
+    real = load_clips(args.data, "test")
+    real.clips = [c for c in real.clips if not c.synthetic]
+    for name, data_clips in (("real", real),):
+        lips = LipData(data_clips, device, rig)
+        results[f"shift_test_{name}"] = offset_accuracy(sync_eval, lips)
+        sync_train, _ = load_model(work / "sync_a" / "best.pt", "syncnet3d", device)
+        results[f"shift_test_{name}_training_expert"] = offset_accuracy(sync_train, lips)
+    # teacher motion itself, as the reference row
+    teacher_rows = {}
+    for group in ("real", "synthetic"):
+        sub = [c for c in clips.clips if c.synthetic == (group == "synthetic")]
+        data = LipData(type(clips)(sub, clips.kind, clips.num_offsets, clips.template, clips.region_indices,
+                                   clips.mouth_width, clips.expression_names, clips.info), device, rig)
+        from audio2mesh.features import dequantise
+        from audio2mesh.metrics import summarise
+
+        teacher_rows[group] = summarise([{**experts.scores(dequantise(c.codes).to(device), off * clips.mouth_width, c.phones, c.fps),
+                                          "synthetic": c.synthetic} for c, off in zip(data.clips, data.offsets)])
+    results["teacher_motion"] = teacher_rows
+    names = [n for n, _ in STUDENTS] + ["large"]
+    for name in names:
+        folder = work / ("large" if name == "large" else f"student_{name.replace('+', 'plus_')}")
+        model, meta = load_model(folder / "best.pt", "audio2mesh", device)
+        row = evaluate_clips(model, clips, space, device, experts)
+        row["parameters"] = count_parameters(model)
+        row["speed_x_realtime"] = speed(model, device)
+        row["val"] = meta.get("val")
+        results["rows"][name] = row
+        print(f"  {name}: real LVE {row['real']['lve_sq_mm2']:.3f} mm^2, synthetic {row['synthetic']['lve_sq_mm2']:.3f}", flush=True)
+    return results
+
+
+def table(results: dict) -> str:
+    cols = [("lve_sq_mm2", "LVE mm²"), ("lve_mm", "LVE-max mm"), ("fdd_mm2", "FDD mm²"), ("aperture_r", "aperture r"),
+            ("lse_d", "LSE-D ↓"), ("lse_c", "LSE-C ↑"), ("per", "PER ↓")]
+    head = "| training | " + " | ".join(f"real {c[1]}" for c in cols) + " | " + " | ".join(f"synth {c[1]}" for c in cols) + " |"
+    lines = [head, "|" + "---|" * (1 + 2 * len(cols))]
+
+    def cell(v):
+        return "n/a" if v is None else f"{v:.3f}"
+    for name, row in results["rows"].items():
+        lines.append(f"| {name} | " + " | ".join(cell(row["real"].get(k)) for k, _ in cols) + " | "
+                     + " | ".join(cell(row["synthetic"].get(k)) for k, _ in cols) + " |")
+    t = results["teacher_motion"]
+    lines.append("| teacher motion (reference) | " + " | ".join(cell(t["real"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
+                 + " | " + " | ".join(cell(t["synthetic"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="corpus folder")
+    ap.add_argument("--work", required=True, help="folder for every run's checkpoints and logs")
+    ap.add_argument("--stage", default="all", choices=["experts", "students", "evaluate", "all"])
+    ap.add_argument("--epochs", type=int, default=60, help="Audio2Mesh epochs (every student and the large model)")
+    ap.add_argument("--expert-epochs", type=int, default=20, help="expert epochs (default: 20)")
+    ap.add_argument("--expert-steps", type=int, default=200, help="steps per expert epoch (default: 200)")
+    ap.add_argument("--expert-batch", type=int, default=256, help="expert batch size (default: 256)")
+    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "ablation.json"))
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if args.stage in ("experts", "all"):
+        print("stage experts", flush=True)
+        stage_experts(args, work)
+    if args.stage in ("students", "all"):
+        print("stage students", flush=True)
+        stage_students(args, work)
+    if args.stage in ("evaluate", "all"):
+        print("stage evaluate", flush=True)
+        results = stage_evaluate(args, work)
+        results["table"] = table(results)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=1))
+        print(results["table"])
+        print(f"shift test (evaluation expert, real test speech): {results['shift_test_real']}")
+        print(f"wrote {args.json}")
+    print(f"stage {args.stage} done in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
