@@ -107,6 +107,7 @@ class Audio2MeshTrainer:
         overrides = {"num_params": num_params, "num_offsets": ts.num_offsets}
         if cfg.dropout is not None:
             overrides["dropout"] = cfg.dropout
+        torch.manual_seed(cfg.seed)
         self.model = Audio2Mesh(preset_config(cfg.size, **overrides)).to(self.device)
         self.template = torch.as_tensor(ts.template, dtype=torch.float32, device=self.device)
         self.space = ParamSpace(corpus_rig(ts, rig_path), ts.region_indices).to(self.device) if self.corpus else None

@@ -77,6 +77,7 @@ class ExpertTrainer:
         val.clips = val.clips[:cfg.eval_clips]
         self.val = LipData(val, self.device, rig) if val.clips else None
         self.features = [dequantise(c.codes).to(self.device) for c in train.clips]
+        torch.manual_seed(cfg.seed)
         self.model = self.build().to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=0.01)
         self.ddp_model = self.dist.wrap(self.model)

@@ -114,3 +114,23 @@ def test_checkpoint_round_trip_and_bad_files(tmp_path):
         load_model(tmp_path / "junk.pt")
     with pytest.raises(L2TError, match="not found"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_pretrained_encoder_loads_only_from_a_local_folder(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    from audio2mesh.encoders import PretrainedEncoder, check_front_end, front_end
+
+    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    Wav2Vec2Model(config).save_pretrained(tmp_path / "w2v")
+    encoder = front_end(tmp_path / "w2v")
+    assert isinstance(encoder, PretrainedEncoder) and encoder.name == "wav2vec2" and encoder.rate == 50
+    feats = encoder(speechlike(1.5))
+    assert feats.shape == (75, 32)
+    model = random_model(input_dim=32, input_rate=50.0)
+    assert predict(model, feats, 25, 38).params.shape == (38, 42)
+    with pytest.raises(L2TError, match="log-mel"):
+        check_front_end({"audio_encoder": None}, encoder)
+    with pytest.raises(L2TError, match="no config.json"):
+        front_end(tmp_path / "missing")

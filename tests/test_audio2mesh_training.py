@@ -1,0 +1,90 @@
+"""Audio2Mesh training on a tiny synthetic corpus: it learns, resumes, runs under torchrun/gloo,
+and the Learn2Talk terms (sync, lip reading, distillation) backpropagate into the model."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from audio2mesh.batches import make_batch
+from audio2mesh.checkpoint import DEFAULTS, load_model, save_model
+from audio2mesh.model import Audio2Mesh, preset_config
+from audio2mesh.train import Audio2MeshTrainer, TrainConfig
+from avatar.cli import main
+from tests.synthetic_corpus import write_synthetic_corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, head):
+    return write_synthetic_corpus(tmp_path_factory.mktemp("synthetic_corpus"), head, clips=12, seconds=3.0)
+
+
+def tiny(**kw):
+    return TrainConfig(size="tiny", batch_size=4, lr=4e-3, warmup_steps=5, eval_every=100, **kw)
+
+
+def test_tiny_model_overfits_tiny_corpus(corpus, tmp_path):
+    trainer = Audio2MeshTrainer(corpus, tmp_path / "run", tiny(epochs=80), torch.device("cpu"), progress=False)
+    trainer.run()
+    first, last = trainer.history[0]["train"]["total"], trainer.history[-1]["train"]["total"]
+    assert last < first / 10, (first, last)
+    assert (tmp_path / "run" / "best.pt").is_file() and len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 80
+    model, meta = load_model(tmp_path / "run")
+    assert meta["fps"] == 25.0 and len(meta["expression_names"]) == 39 and meta["val"]["all"]["clips"] == 2
+
+
+def test_resume_continues_where_it_stopped(corpus, tmp_path):
+    Audio2MeshTrainer(corpus, tmp_path / "run", tiny(epochs=2), torch.device("cpu"), progress=False).run()
+    again = Audio2MeshTrainer(corpus, tmp_path / "run", tiny(epochs=4), torch.device("cpu"), resume=True, progress=False)
+    assert again.epoch == 2 and again.step == 2 * again.steps_per_epoch
+    again.run()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert main(["train", "audio2mesh", "--data", str(corpus), "--out", str(tmp_path / "run"), "--size", "tiny", "--quiet"]) == 2
+
+
+def test_learn2talk_terms_backpropagate_into_audio2mesh(corpus, tmp_path):
+    teacher = Audio2Mesh(preset_config("tiny", num_params=42, num_offsets=268))
+    save_model(tmp_path / "large.pt", "audio2mesh", teacher, {"expression_names": []})
+    cfg = tiny(epochs=1, w_sync=1.0, w_lipread=0.1, w_distill=1.0, distill_from=str(tmp_path / "large.pt"))
+    trainer = Audio2MeshTrainer(corpus, tmp_path / "run", cfg, torch.device("cpu"), progress=False)
+    import numpy as np
+
+    batch = make_batch(trainer.train_set.clips[:4], 50, 2, np.random.default_rng(0))
+    terms = trainer.losses(batch)
+    assert {"vertex", "velocity", "param", "sync", "lipread", "distill"} <= set(terms)
+    for name in ("sync", "lipread", "distill"):
+        trainer.model.zero_grad()
+        terms = trainer.losses(batch)
+        terms[name].backward()
+        grad = trainer.model.conv_in.weight.grad
+        assert grad is not None and float(grad.abs().sum()) > 0, name
+    assert all(p.grad is None for p in trainer.sync.parameters())  # the expert stays frozen
+
+
+def test_torchrun_with_two_gloo_processes(corpus, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "avatar.cli",
+           "train", "audio2mesh", "--data", str(corpus), "--out", str(out), "--size", "tiny", "--epochs", "2",
+           "--batch-size", "2", "--device", "cpu", "--quiet", "--eval-every", "2"]
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    # 8 training clips in batches of 2 split over 2 processes: 2 steps per epoch each
+    assert rows[-1]["step"] == 4 and (out / "best.pt").is_file()
+
+
+def test_eval_audio2mesh_prints_labelled_metrics(corpus, capsys):
+    assert main(["eval", "audio2mesh", "--data", str(corpus), "--split", "test", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for label in ("LVE, max-squared (CodeTalker), mm^2", "LVE, max L2 (square-rooted), mm", "FDD", "lip-aperture correlation",
+                  "LSE-D", "LSE-C", "phone error rate"):
+        assert label in out
+    assert DEFAULTS["audio2mesh"].is_file()
