@@ -25,16 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from audio2mesh.batches import Batch, epoch_batches, make_batch
 from audio2mesh.checkpoint import load_model, save_model
 from audio2mesh.data.clips import ClipSet, load_clips
-from audio2mesh.evaluate import Experts, evaluate_clips
+from audio2mesh.evaluate import evaluate_clips
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
 from audio2mesh.targets import ParamSpace
-from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
+from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state
 from avatar.errors import L2TError
 from avatar.rig import load_rig
 

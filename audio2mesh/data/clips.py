@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from audio2mesh.data.datasets import CorpusDataset, SpeechMotionClip, open_dataset

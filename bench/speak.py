@@ -1,0 +1,75 @@
+"""`speak` end to end: 10 s of speech at 512x512 with the default avatar and checkpoint (decode,
+Audio2Mesh, render, H.264 + AAC encode), after a warm-up run; then 10 minutes of speech at 256x256
+to show that memory stays bounded (peak RSS and GPU memory of both runs).
+
+    python bench/speak.py [--device cuda] [--long-minutes 10] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from avatar.io.audio import SPEECH_RATE, read_audio, write_wav  # noqa: E402
+from avatar.io.video import probe_video  # noqa: E402
+from avatar.speak import SpeakOptions, speak  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(audio: Path, out: Path, size: int, device: str) -> dict:
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    result = speak(SpeakOptions(audio=str(audio), output=str(out), size=size, device=device, progress=False))
+    wall = time.perf_counter() - start
+    info = probe_video(out)
+    return {"audio_s": round(result.seconds, 2), "size": size, "frames": result.frames, "wall_s": round(wall, 3),
+            "x_realtime": round(result.seconds / wall, 2), "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+            "mp4_frames": info["frames"], "mp4_audio_s": round(info["audio_seconds"], 2),
+            "peak_rss_mb": round(peak_rss_mb()), "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--long-minutes", type=float, default=10.0)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    clip = read_audio(ROOT / "examples" / "hello.wav")
+    tmp = Path(tempfile.mkdtemp())
+
+    def speech(seconds: float) -> Path:
+        path = tmp / f"speech_{seconds:g}.wav"
+        write_wav(path, np.tile(clip, int(np.ceil(seconds * SPEECH_RATE / len(clip))))[: int(seconds * SPEECH_RATE)])
+        return path
+
+    run(speech(2.0), tmp / "warmup.mp4", 512, args.device)  # compiles gsplat's kernels on first use
+    short = run(speech(10.0), tmp / "short.mp4", 512, args.device)
+    print("10 s at 512:", json.dumps(short), flush=True)
+    long = run(speech(args.long_minutes * 60), tmp / "long.mp4", 256, args.device) if args.long_minutes > 0 else None
+    print(f"{args.long_minutes:g} min at 256:", json.dumps(long), flush=True)
+    name = torch.cuda.get_device_name() if args.device == "cuda" else f"{platform.machine()} CPU"
+    result = {"device": name, "torch": torch.__version__, "speak_10s_512": short, "speak_long_256": long}
+    path = Path(args.json or ROOT / "bench" / "results" / f"speak_{args.device}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
