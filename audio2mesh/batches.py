@@ -31,15 +31,15 @@ class Batch:
 
 
 def make_batch(clips: list[Clip], crop_frames: int, stride: int, rng: np.random.Generator,
-               noise: torch.Generator | None = None) -> Batch:
-    """A batch of random crops of at most ``crop_frames`` frames (whole clips when shorter)."""
+               noise: torch.Generator | None = None, feature_rate: float = MEL_RATE) -> Batch:
+    """A batch of random crops of at most ``crop_frames`` frames (whole clips when shorter); features at ``feature_rate`` Hz."""
     feats, starts, counts, mel_starts = [], [], [], []
     for c in clips:
         n = min(crop_frames, c.num_frames)
         s = int(rng.integers(0, c.num_frames - n + 1))
-        m0 = max(0, math.floor((s / c.fps - CONTEXT_SECONDS) * MEL_RATE))
+        m0 = max(0, math.floor((s / c.fps - CONTEXT_SECONDS) * feature_rate))
         m0 -= m0 % stride
-        m1 = min(len(c.codes), math.ceil(((s + n) / c.fps + CONTEXT_SECONDS) * MEL_RATE) + 1)
+        m1 = min(len(c.codes), math.ceil(((s + n) / c.fps + CONTEXT_SECONDS) * feature_rate) + 1)
         feats.append(dequantise(c.codes[m0:m1], noise))
         starts.append(s)
         counts.append(n)
@@ -56,8 +56,8 @@ def make_batch(clips: list[Clip], crop_frames: int, stride: int, rng: np.random.
     for i, (c, f, s, n, m0) in enumerate(zip(clips, feats, starts, counts, mel_starts)):
         features[i, :len(f)] = f
         times = (s + torch.arange(n, dtype=torch.float64)) / c.fps
-        positions[i, :n] = ((times * MEL_RATE - m0) / stride).float()
-        centres[i, :n] = torch.round(times * MEL_RATE).long() - m0
+        positions[i, :n] = ((times * feature_rate - m0) / stride).float()
+        centres[i, :n] = torch.round(times * feature_rate).long() - m0
         mask[i, :n] = True
         if has_params:
             params[i, :n] = torch.from_numpy(c.params[s:s + n])

@@ -122,7 +122,7 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
     cfg = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, fps=args.fps, seed=args.seed,
                       w_sync=args.w_sync, sync_expert=args.sync_expert, w_lipread=args.w_lipread, lip_reader=args.lip_reader,
                       w_distill=args.w_distill, distill_from=args.distill_from, synthetic_only=args.synthetic_only,
-                      eval_every=args.eval_every, amp=not args.no_amp)
+                      eval_every=args.eval_every, amp=not args.no_amp, audio_encoder=args.audio_encoder)
     _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet,
                                 rig_path=args.rig)
@@ -145,7 +145,7 @@ def _cmd_train_expert(args: argparse.Namespace) -> None:
     cfg = ExpertConfig(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr,
                        seed=args.seed, half=args.half, fps=args.fps)
     cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer
-    trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet)
+    trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
     if trainer.dist.is_main:
         print(f"wrote {args.out}/best.pt, last.pt, log.jsonl; last validation: {last.get('val')}")
@@ -156,6 +156,7 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
 
     from audio2mesh.checkpoint import EVAL_EXPERT, load_model
     from audio2mesh.data.clips import load_clips
+    from audio2mesh.encoders import MelFrontEnd, check_front_end, front_end
     from audio2mesh.evaluate import Experts, evaluate_clips, format_results
     from audio2mesh.targets import ParamSpace
     from audio2mesh.train import corpus_rig
@@ -163,12 +164,14 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
 
     device = _device(args)
     model, meta = load_model(args.ckpt, "audio2mesh", device)
-    clips = load_clips(args.data, args.split, meta.get("fps"))
+    front = front_end(args.audio_encoder, device) if args.audio_encoder else MelFrontEnd()
+    check_front_end(meta, front)
+    clips = load_clips(args.data, args.split, meta.get("fps"), front=front)
     if clips.kind == "corpus" and list(meta["expression_names"]) != list(clips.expression_names):
         raise L2TError(f"{args.ckpt or 'the default checkpoint'} drives other expressions than the rig of {args.data}")
     space = ParamSpace(corpus_rig(clips, args.rig), clips.region_indices).to(device) if clips.kind == "corpus" else None
     experts = None
-    if clips.kind == "corpus" and not args.no_experts:
+    if clips.kind == "corpus" and not args.no_experts and front.name is None:  # the experts read log-mel
         sync, _ = load_model(args.sync_expert or EVAL_EXPERT, "syncnet3d", device)
         reader, _ = load_model(args.lip_reader, "lipreader", device)
         template = torch_tensor(clips.template, device)
@@ -295,6 +298,8 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--synthetic-only", action="store_true", help="leave out real speech (its labels are teacher pseudo-labels)")
     a.add_argument("--eval-every", type=int, default=5, help="validate every N epochs (default: 5)")
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 mixed precision on CUDA")
+    a.add_argument("--audio-encoder", default=None,
+                   help="local wav2vec2/HuBERT/WavLM folder whose features replace log-mel (needs the corpus' items/)")
     a.set_defaults(func=_cmd_train_audio2mesh)
 
     for expert, helptext in (("syncnet3d", "the 3D lip-sync expert (InfoNCE on aligned vs shifted/other lip windows)"),
@@ -319,6 +324,7 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--sync-expert", default=None, help="SyncNet3D for LSE (default: the shipped evaluation expert)")
     a.add_argument("--lip-reader", default=None, help="lip reader for PER (default: the shipped one)")
     a.add_argument("--no-experts", action="store_true", help="skip LSE and PER")
+    a.add_argument("--audio-encoder", default=None, help="the local encoder folder a checkpoint was trained with (LSE and PER are then skipped)")
     a.add_argument("--json", default=None, help="also write the results to this JSON file")
     a.add_argument("--rig", default=None, help=rig_help)
     a.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")

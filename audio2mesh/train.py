@@ -30,6 +30,7 @@ from tqdm import tqdm
 from audio2mesh.batches import Batch, epoch_batches, make_batch
 from audio2mesh.checkpoint import load_model, save_model
 from audio2mesh.data.clips import ClipSet, load_clips
+from audio2mesh.encoders import MelFrontEnd, front_end
 from audio2mesh.evaluate import evaluate_clips
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
 from audio2mesh.targets import ParamSpace
@@ -63,6 +64,7 @@ class TrainConfig:
     eval_every: int = 5
     amp: bool = True
     dropout: float | None = None
+    audio_encoder: str | None = None  # local wav2vec2/HuBERT/WavLM folder (default: log-mel)
 
 
 def corpus_rig(clipset: ClipSet, rig_path: str | None = None):
@@ -94,8 +96,11 @@ class Audio2MeshTrainer:
             self.out = prepare_out_dir(out, resume)
         self.dist.barrier()
         self.out, self.resume = Path(out), resume
-        self.train_set = load_clips(data, "train", cfg.fps, progress=progress and self.dist.is_main)
-        self.val_set = load_clips(data, "val", cfg.fps, progress=progress and self.dist.is_main)
+        self.front = front_end(cfg.audio_encoder, self.device) if cfg.audio_encoder else MelFrontEnd()
+        if self.front.name and cfg.w_sync > 0:
+            raise L2TError("the sync loss scores log-mel windows; train with --audio-encoder without --w-sync")
+        self.train_set = load_clips(data, "train", cfg.fps, progress=progress and self.dist.is_main, front=self.front)
+        self.val_set = load_clips(data, "val", cfg.fps, progress=progress and self.dist.is_main, front=self.front)
         if cfg.synthetic_only:
             self.train_set.clips = [c for c in self.train_set.clips if c.synthetic]
         if not self.train_set.clips:
@@ -103,7 +108,8 @@ class Audio2MeshTrainer:
         ts = self.train_set
         self.corpus = ts.kind == "corpus"
         num_params = ts.clips[0].params.shape[1] if self.corpus else 0
-        overrides = {"num_params": num_params, "num_offsets": ts.num_offsets}
+        overrides = {"num_params": num_params, "num_offsets": ts.num_offsets, "input_dim": self.front.dim,
+                     "input_rate": self.front.rate}
         if cfg.dropout is not None:
             overrides["dropout"] = cfg.dropout
         torch.manual_seed(cfg.seed)
@@ -137,7 +143,10 @@ class Audio2MeshTrainer:
     def _frozen(self, path: str | None, kind: str):
         if path is None and kind == "audio2mesh":
             raise L2TError("--w-distill needs --distill-from CKPT (a large Audio2Mesh)")
-        model, _ = load_model(path, kind, self.device)
+        model, meta = load_model(path, kind, self.device)
+        if kind == "audio2mesh" and meta.get("audio_encoder") != self.front.name:
+            raise L2TError(f"--distill-from {path} hears {meta.get('audio_encoder') or 'log-mel'}, the student "
+                           f"{self.front.name or 'log-mel'}: distil between models with the same audio front-end")
         for p in model.parameters():
             p.requires_grad_(False)
         return model
@@ -232,7 +241,7 @@ class Audio2MeshTrainer:
             self.model.train()
             sums: dict[str, float] = {}
             for clips in batches:
-                batch = make_batch(clips, crop, stride, rng, noise).to(self.device)
+                batch = make_batch(clips, crop, stride, rng, noise, self.front.rate).to(self.device)
                 for group in self.optimizer.param_groups:
                     group["lr"] = self._lr()
                 terms = self.losses(batch)
@@ -276,7 +285,7 @@ class Audio2MeshTrainer:
         return {
             "expression_names": ts.expression_names, "offsets_region": "lips" if self.corpus else ts.info.get("kind"),
             "region_indices": ts.region_indices.tolist() if ts.region_indices is not None else None,
-            "mouth_width": ts.mouth_width, "fps": ts.clips[0].fps, "audio_encoder": None,
+            "mouth_width": ts.mouth_width, "fps": ts.clips[0].fps, "audio_encoder": self.front.name,
             "rig": ts.info.get("rig"), "epoch": self.epoch, "step": self.step, "selected_by": f"val {group} LVE",
             "val": results, "train_config": asdict(self.cfg),
             "train_minutes": {"real": round(sum(len(c.codes) for c in ts.clips if not c.synthetic) / 6000, 1),

@@ -59,7 +59,7 @@ class ExpertTrainer:
     kind = ""
 
     def __init__(self, data: str | Path, out: str | Path, cfg: ExpertConfig, device: torch.device, resume: bool = False,
-                 progress: bool = True):
+                 progress: bool = True, rig_path: str | None = None):
         self.cfg, self.progress = cfg, progress
         self.dist = Distributed(device)
         self.device = self.dist.device
@@ -71,7 +71,7 @@ class ExpertTrainer:
         train.clips = [c for c in train.clips if in_half(c.clip_id, cfg.half)]
         if len(train.clips) < 2:
             raise L2TError(f"{data}: too few training clips for an expert ({len(train.clips)})")
-        rig = corpus_rig(train) if train.kind == "corpus" else None
+        rig = corpus_rig(train, rig_path) if train.kind == "corpus" else None
         self.train = LipData(train, self.device, rig)
         val = load_clips(data, "val", cfg.fps)
         val.clips = val.clips[:cfg.eval_clips]

@@ -88,3 +88,28 @@ def test_eval_audio2mesh_prints_labelled_metrics(corpus, capsys):
                   "LSE-D", "LSE-C", "phone error rate"):
         assert label in out
     assert DEFAULTS["audio2mesh"].is_file()
+
+
+def test_training_on_a_local_pretrained_encoder(corpus, tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    Wav2Vec2Model(config).save_pretrained(tmp_path / "w2v")
+    cfg = tiny(epochs=2, audio_encoder=str(tmp_path / "w2v"))
+    trainer = Audio2MeshTrainer(corpus, tmp_path / "run", cfg, torch.device("cpu"), progress=False)
+    assert trainer.model.cfg.input_dim == 32 and trainer.model.cfg.input_rate == 50
+    trainer.run()
+    _, meta = load_model(tmp_path / "run")
+    assert meta["audio_encoder"] == "wav2vec2"
+    wav = tmp_path / "s.wav"
+    from avatar.io.audio import write_wav
+    from tests.test_speak import speech
+
+    write_wav(wav, speech(1.0))
+    common = ["speak", "--audio", str(wav), "--ckpt", str(tmp_path / "run"), "--size", "32", "--device", "cpu", "--quiet"]
+    assert main([*common, "-o", str(tmp_path / "a.mp4")]) == 2  # trained on an encoder: it must be given
+    assert main([*common, "-o", str(tmp_path / "b.mp4"), "--audio-encoder", str(tmp_path / "w2v")]) == 0
+    with pytest.raises(Exception, match="--w-sync"):
+        Audio2MeshTrainer(corpus, tmp_path / "run2", tiny(epochs=1, w_sync=1.0, audio_encoder=str(tmp_path / "w2v")),
+                          torch.device("cpu"), progress=False)

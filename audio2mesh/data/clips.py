@@ -65,8 +65,11 @@ def frame_phones(alignment: PhoneAlignment, num_frames: int, fps: float) -> np.n
     return out
 
 
-def _from_motion_clip(c: SpeechMotionClip, fps: float) -> Clip:
-    codes = quantise(speech_features(c.audio))
+def _from_motion_clip(c: SpeechMotionClip, fps: float, front=None) -> Clip:
+    if front is None or front.name is None:
+        codes = quantise(speech_features(c.audio))
+    else:  # a pretrained encoder's features, kept as float16
+        codes = front(c.audio).cpu().numpy().astype(np.float16)
     if c.params:
         params = np.concatenate([c.params["jaw"], c.params["expression"]], 1).astype(np.float32)
         phones = frame_phones(c.alignment, len(params), fps) if c.alignment is not None else None
@@ -104,23 +107,26 @@ def _load_cache(path: Path) -> list[Clip] | None:
             for i, (cid, spk, syn, src, fps) in enumerate(meta["clips"])]
 
 
-def load_clips(root: str | Path, split: str, fps: float | None = None, progress: bool = False) -> ClipSet:
-    """All clips of a split, as training arrays (see the module docstring)."""
+def load_clips(root: str | Path, split: str, fps: float | None = None, progress: bool = False, front=None) -> ClipSet:
+    """All clips of a split, as training arrays (see the module docstring). ``front``: a pretrained
+    encoder (``audio2mesh.encoders``) whose features replace log-mel (computed from the audio, not cached)."""
+    encoder = front is not None and front.name is not None
     root = Path(root)
     if (root / "corpus.json").is_file():
         info = json.loads((root / "corpus.json").read_text())
         fps = float(fps or info["fps"])
         lips = np.load(root / "rig_lips.npz", allow_pickle=False)
         cache = root / "cache" / f"clips-{split}-{fps:g}.npz"
-        clips = _load_cache(cache) if cache.is_file() else None
+        clips = _load_cache(cache) if cache.is_file() and not encoder else None
         if clips is None:
             if not (root / "items").is_dir():
                 raise L2TError(f"{root} has neither items/ nor a feature cache for split {split}")
             dataset = CorpusDataset(root, split, fps)
-            clips = [_from_motion_clip(dataset[i], fps) for i in tqdm(range(len(dataset)), desc=f"features ({split})",
+            clips = [_from_motion_clip(dataset[i], fps, front) for i in tqdm(range(len(dataset)), desc=f"features ({split})",
                                                                       disable=not progress, unit="clip")]
-            cache.parent.mkdir(exist_ok=True)
-            _save_cache(cache, clips)
+            if not encoder:
+                cache.parent.mkdir(exist_ok=True)
+                _save_cache(cache, clips)
         return ClipSet(clips, "corpus", int(lips["indices"].shape[0]), lips["template"], lips["indices"],
                        float(lips["mouth_width"]), list(info["expression_names"]), info)
     dataset = open_dataset(root, split, fps)
@@ -128,7 +134,7 @@ def load_clips(root: str | Path, split: str, fps: float | None = None, progress:
     for i in tqdm(range(len(dataset)), desc=f"features ({split})", disable=not progress, unit="clip"):
         c = dataset[i]
         template = c.template if template is None else template
-        clips.append(_from_motion_clip(c, dataset.fps))
+        clips.append(_from_motion_clip(c, dataset.fps, front))
     if template is None:
         raise L2TError(f"{root}: no clips in split {split}")
     width = float(np.ptp(template[:, 0]))  # no named mouth corners: the region's width stands in
