@@ -122,9 +122,10 @@ class Audio2Mesh(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.width)
         self.trunk = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.GELU())
-        self.param_head = nn.Linear(cfg.width, cfg.num_params)
+        # vertex-only data (VOCASET/BIWI) has no rig parameters: no parameter head
+        self.param_head = nn.Linear(cfg.width, cfg.num_params) if cfg.num_params else None
         self.offset_head = nn.Linear(cfg.width, cfg.num_offsets * 3)
-        for head in (self.param_head, self.offset_head):
+        for head in (h for h in (self.param_head, self.offset_head) if h is not None):
             nn.init.normal_(head.weight, std=1e-3)
             nn.init.zeros_(head.bias)
 
@@ -164,7 +165,8 @@ class Audio2Mesh(nn.Module):
         offsets = None
         if with_offsets:
             offsets = self.offset_head(z).view(z.shape[0], z.shape[1], self.cfg.num_offsets, 3) * 1e-3
-        return Audio2MeshOutput(self.param_head(z), offsets, h)
+        params = self.param_head(z) if self.param_head is not None else z.new_zeros(*z.shape[:2], 0)
+        return Audio2MeshOutput(params, offsets, h)
 
     def forward(self, features: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor | None = None,
                 with_offsets: bool = True) -> Audio2MeshOutput:

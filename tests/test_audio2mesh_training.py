@@ -25,7 +25,7 @@ def corpus(tmp_path_factory, head):
 
 
 def tiny(**kw):
-    return TrainConfig(size="tiny", batch_size=4, lr=4e-3, warmup_steps=5, eval_every=100, **kw)
+    return TrainConfig(**{"size": "tiny", "batch_size": 4, "lr": 4e-3, "warmup_steps": 5, "eval_every": 100, **kw})
 
 
 def test_tiny_model_overfits_tiny_corpus(corpus, tmp_path):
@@ -113,3 +113,25 @@ def test_training_on_a_local_pretrained_encoder(corpus, tmp_path):
     with pytest.raises(Exception, match="--w-sync"):
         Audio2MeshTrainer(corpus, tmp_path / "run2", tiny(epochs=1, w_sync=1.0, audio_encoder=str(tmp_path / "w2v")),
                           torch.device("cpu"), progress=False)
+
+
+def test_training_and_eval_on_a_vocaset_layout_folder(tmp_path, capsys):
+    import numpy as np
+
+    from tests.test_datasets import VOCA_TEST, VOCA_TRAIN, fake_folder
+
+    val_subject = "FaceTalk_170811_03275_TA"
+    templates = {s: np.zeros((5023, 3)) for s in (VOCA_TRAIN, VOCA_TEST, val_subject)}
+    t = np.arange(60)[:, None] / 60.0
+    motion = lambda phase: (0.003 * np.sin(2 * np.pi * 3 * t + phase) * np.ones((1, 5023 * 3))).astype(np.float32)  # noqa: E731
+    clips = {f"{VOCA_TRAIN}_sentence0{i}": motion(i) for i in range(1, 5)}
+    clips[f"{val_subject}_sentence22"] = motion(0.5)
+    clips[f"{VOCA_TEST}_sentence25"] = motion(1.5)
+    root = fake_folder(tmp_path / "voca", templates, clips, seconds=1.0)
+    trainer = Audio2MeshTrainer(root, tmp_path / "run", tiny(epochs=6, eval_every=3), torch.device("cpu"), progress=False)
+    assert not trainer.corpus and trainer.model.cfg.num_offsets == 5023 and trainer.model.cfg.num_params == 0
+    trainer.run()
+    assert trainer.history[-1]["train"]["vertex"] < trainer.history[0]["train"]["vertex"]
+    assert main(["eval", "audio2mesh", "--data", str(root), "--ckpt", str(tmp_path / "run"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "LVE, max-squared (CodeTalker), mm^2" in out and "1 clips" in out
