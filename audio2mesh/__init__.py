@@ -1,4 +1,5 @@
 """Audio2Mesh: speech to per-frame mesh motion (jaw, expressions, lip-region offsets).
 
-Model, features, training and streaming inference arrive with the Audio2Mesh issue.
+features -> model (bounded-context transformer) -> inference (chunked, streaming); data/ builds
+the corpus, teacher/ animates it, train.py trains the Learn2Talk way, evaluate.py measures.
 """
