@@ -278,7 +278,7 @@ class Audio2MeshTrainer:
             self.best = score
             save_model(self.out / "best.pt", "audio2mesh", self.model, self.meta(results, group))
         self.model.train()
-        return {g: {k: v for k, v in results[g].items()} for g in ("real", "synthetic")}
+        return {g: results[g] for g in ("real", "synthetic")}
 
     def meta(self, results: dict, group: str) -> dict:
         ts = self.train_set

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from avatar.errors import L2TError
+from avatar.io.audio import SPEECH_RATE
 from avatar.motion import Motion
 
 MAX_FPS = 120.0
@@ -72,7 +73,6 @@ def speech_motion(audio, model, meta: dict, front, fps: float, rig_names: list[s
     """Audio2Mesh's jaw and expression for every frame of ``audio`` (16 kHz mono)."""
     from audio2mesh.inference import predict
     from audio2mesh.model import frames_for
-    from avatar.io.audio import SPEECH_RATE
 
     index = expression_map(meta["expression_names"], rig_names, rig_label)
     features = front(audio)
@@ -124,6 +124,4 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     if opts.save_motion:
         motion.save(opts.save_motion)
     timings["total"] = time.perf_counter() - t0
-    from avatar.io.audio import SPEECH_RATE
-
     return SpeakResult(Path(opts.output), stats.frames, opts.fps, size, len(audio) / SPEECH_RATE, timings, device.type)

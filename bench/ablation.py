@@ -26,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,8 @@ def stage_evaluate(args, work: Path) -> dict:
     from audio2mesh.checkpoint import load_model
     from audio2mesh.data.clips import load_clips
     from audio2mesh.evaluate import Experts, evaluate_clips
+    from audio2mesh.features import dequantise
+    from audio2mesh.metrics import summarise
     from audio2mesh.model import count_parameters
     from audio2mesh.targets import ParamSpace
     from audio2mesh.train import corpus_rig
@@ -137,25 +140,19 @@ def stage_evaluate(args, work: Path) -> dict:
                "corpus": args.data, "test_clips": {"real": sum(not c.synthetic for c in clips.clips),
                                                    "synthetic": sum(c.synthetic for c in clips.clips)},
                "epochs": args.epochs, "rows": {}}
-    real = load_clips(args.data, "test")
-    real.clips = [c for c in real.clips if not c.synthetic]
-    for name, data_clips in (("real", real),):
-        lips = LipData(data_clips, device, rig)
-        results[f"shift_test_{name}"] = offset_accuracy(sync_eval, lips)
-        sync_train, _ = load_model(work / "sync_a" / "best.pt", "syncnet3d", device)
-        results[f"shift_test_{name}_training_expert"] = offset_accuracy(sync_train, lips)
-    # teacher motion itself, as the reference row
-    teacher_rows = {}
+    # the acceptance figure: both experts find known shifts of teacher motion on real test speech
+    real = [c for c in clips.clips if not c.synthetic]
+    real_lips = LipData(replace(clips, clips=real), device, rig)
+    sync_train, _ = load_model(work / "sync_a" / "best.pt", "syncnet3d", device)
+    results["shift_test_real"] = offset_accuracy(sync_eval, real_lips)
+    results["shift_test_real_training_expert"] = offset_accuracy(sync_train, real_lips)
+    # the teacher motion itself, as the reference row
+    results["teacher_motion"] = {}
     for group in ("real", "synthetic"):
-        sub = [c for c in clips.clips if c.synthetic == (group == "synthetic")]
-        data = LipData(type(clips)(sub, clips.kind, clips.num_offsets, clips.template, clips.region_indices,
-                                   clips.mouth_width, clips.expression_names, clips.info), device, rig)
-        from audio2mesh.features import dequantise
-        from audio2mesh.metrics import summarise
-
-        teacher_rows[group] = summarise([{**experts.scores(dequantise(c.codes).to(device), off * clips.mouth_width, c.phones, c.fps),
-                                          "synthetic": c.synthetic} for c, off in zip(data.clips, data.offsets)])
-    results["teacher_motion"] = teacher_rows
+        data = LipData(replace(clips, clips=[c for c in clips.clips if c.synthetic == (group == "synthetic")]), device, rig)
+        rows = [{**experts.scores(dequantise(c.codes).to(device), off * clips.mouth_width, c.phones, c.fps), "synthetic": c.synthetic}
+                for c, off in zip(data.clips, data.offsets)]
+        results["teacher_motion"][group] = summarise(rows)
     names = [n for n, _ in STUDENTS] + ["large"]
     for name in names:
         folder = work / ("large" if name == "large" else f"student_{name.replace('+', 'plus_')}")

@@ -8,8 +8,8 @@ import torch
 
 from audio2mesh.data.clips import Clip, ClipSet
 from audio2mesh.targets import ParamSpace
+from audio2mesh.features import MEL_RATE
 from sync_expert.model import AUDIO_FRAMES, LIP_FRAMES, normalised_rest
-from sync_expert.windows import MEL_RATE
 
 
 class LipData:

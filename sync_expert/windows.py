@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from audio2mesh.features import MEL_RATE
 from sync_expert.model import AUDIO_FRAMES, LIP_FRAMES, SyncNet3D
 
-MEL_RATE = 100.0
 MAX_OFFSET = 15
 
 
