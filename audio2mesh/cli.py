@@ -154,6 +154,8 @@ def _cmd_train_expert(args: argparse.Namespace) -> None:
 def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
     import json
 
+    import torch
+
     from audio2mesh.checkpoint import EVAL_EXPERT, load_model
     from audio2mesh.data.clips import load_clips
     from audio2mesh.encoders import MelFrontEnd, check_front_end, front_end
@@ -174,7 +176,7 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
     if clips.kind == "corpus" and not args.no_experts and front.name is None:  # the experts read log-mel
         sync, _ = load_model(args.sync_expert or EVAL_EXPERT, "syncnet3d", device)
         reader, _ = load_model(args.lip_reader, "lipreader", device)
-        template = torch_tensor(clips.template, device)
+        template = torch.as_tensor(clips.template, dtype=torch.float32, device=device)
         experts = Experts(sync, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
     results = evaluate_clips(model, clips, space, device, experts)
     print(f"{args.split} split of {args.data}: {results['all']['clips']} clips")
@@ -184,12 +186,6 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
 
         atomic_write_bytes(args.json, json.dumps(results, indent=1).encode())
         print(f"wrote {args.json}")
-
-
-def torch_tensor(array, device):
-    import torch
-
-    return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
 SYNC_MEANING = ("LSE-D: mean distance between audio and lip embeddings at the best offset (lower = better sync); "

@@ -93,7 +93,7 @@ class Audio2MeshTrainer:
         self.dist = Distributed(device)
         self.device = self.dist.device
         if self.dist.is_main:
-            self.out = prepare_out_dir(out, resume)
+            prepare_out_dir(out, resume)
         self.dist.barrier()
         self.out, self.resume = Path(out), resume
         self.front = front_end(cfg.audio_encoder, self.device) if cfg.audio_encoder else MelFrontEnd()

@@ -45,6 +45,7 @@ class PackedClips:
 
         dev = data.device
         self.offsets = torch.cat(data.offsets)
+        data.offsets = list(self.offsets.split([o.shape[0] for o in data.offsets]))  # views: one copy in memory
         self.features = torch.cat([dequantise(c.codes) for c in data.clips]).to(dev)
         counts = torch.tensor([o.shape[0] for o in data.offsets], device=dev)
         feat_counts = torch.tensor([len(c.codes) for c in data.clips], device=dev)
