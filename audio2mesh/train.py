@@ -34,7 +34,7 @@ from audio2mesh.encoders import MelFrontEnd, front_end
 from audio2mesh.evaluate import evaluate_clips
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
 from audio2mesh.targets import ParamSpace
-from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state
+from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from avatar.errors import L2TError
 from avatar.rig import load_rig
 
@@ -265,6 +265,7 @@ class Audio2MeshTrainer:
                 self._save_state()
             self.dist.barrier()
         bar.close()
+        self.ddp_model = unwrap(self.ddp_model)  # the wrapper holds the process group
         self.dist.close()
         return self.history[-1] if self.history else {}
 

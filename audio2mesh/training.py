@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -64,7 +65,14 @@ class Distributed:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the process group once every rank is done.
+
+        Drop the DistributedDataParallel wrapper first: it holds the group, and a gloo group
+        that outlives destroy_process_group can abort the process at interpreter exit.
+        """
         if self.world > 1 and dist.is_initialized():
+            gc.collect()
+            dist.barrier()
             dist.destroy_process_group()
 
 

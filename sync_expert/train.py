@@ -143,6 +143,7 @@ class ExpertTrainer:
                            epoch=self.epoch, step=self.step, best=self.best, config=json.dumps(asdict(cfg)))
             self.dist.barrier()
         bar.close()
+        self.ddp_model = unwrap(self.ddp_model)  # the wrapper holds the process group
         self.dist.close()
         return row
 
