@@ -83,6 +83,19 @@ def _cmd_speak(args: argparse.Namespace) -> None:
           f"render+encode {t['render_encode']:.1f} s)" + (f"; motion in {args.save_motion}" if args.save_motion else ""))
 
 
+def _cmd_view(args: argparse.Namespace) -> None:
+    from viewer.app import ViewerApp, ViewOptions
+
+    if not 0 <= args.port <= 65535:
+        raise L2TError(f"--port must be in 0..65535, got {args.port}")
+    app = ViewerApp(ViewOptions(avatars=args.avatars, audio=args.audio, host=args.host, port=args.port, device=args.device,
+                                checkpoint=args.ckpt, audio_encoder=args.audio_encoder, rig=args.rig))
+    url = app.start()
+    names = ", ".join(app.avatars)
+    print(f"l2t-avatar view: {url}  (avatars: {names}; {app.device.type}; Ctrl-C to stop)", flush=True)
+    app.serve_forever()
+
+
 def _cmd_export_ply(args: argparse.Namespace) -> None:
     from avatar.io.ply import write_splat_ply
 
@@ -164,6 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_speak)
+
+    p = sub.add_parser("view", help="browse and drive avatars live in a web viewer (viser)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Start a web viewer: the avatar as Gaussian splats in the browser, camera presets, rig "
+                                   "sliders, speech upload (Audio2Mesh animates it; the audio plays in the page in sync), "
+                                   "'Render MP4' downloads, and stats. Each browser tab has its own camera and playback. "
+                                   "With CUDA, a toggle shows full-quality gsplat frames rendered on the server.",
+                       epilog="examples:\n  l2t-avatar view\n  l2t-avatar view my_avatar other_avatar --audio examples/hello.wav\n"
+                              "  l2t-avatar view --host 0.0.0.0 --port 8081   (reachable from other machines)")
+    p.add_argument("avatars", nargs="*", metavar="AVATAR_DIR", help="avatar folders to offer (default: the built-in default avatar)")
+    p.add_argument("--audio", default=None, help="speech to load at start (wav, flac, mp3, ogg...)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080; the next free one if taken)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    p.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint (default: the shipped one)")
+    p.add_argument("--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder, for checkpoints trained on one")
+    p.add_argument("--rig", default=None, help="the FLAME .pkl the avatars were made on, if it is not where it was")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("rig-sheet", help="draw a contact sheet PNG of the rig (neutral, jaw, every expression)",
                        description="Render the rig neutral, with the jaw open and with each expression, front and 3/4 views, into one PNG.")

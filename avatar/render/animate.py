@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,17 +62,20 @@ def render_frames(avatar: Avatar, motion: Motion, cameras: list[Camera], backgro
 
 
 def render_motion_to_mp4(avatar: Avatar, motion: Motion, output: str | Path, size: int = 512, camera: str = "front",
-                         audio: str | Path | None = None, background=(1.0, 1.0, 1.0), progress: bool = True, backend: str = "auto") -> RenderStats:
+                         audio: str | Path | None = None, background=(1.0, 1.0, 1.0), progress: bool = True, backend: str = "auto",
+                         on_frame: Callable[[int, int], None] | None = None) -> RenderStats:
     """Render a motion to an MP4 (atomically), with an optional audio track.
 
     Rendering and H.264 encoding overlap: a writer thread feeds the encoder while the next
-    batch renders."""
+    batch renders. on_frame(done, total) is called after each frame is queued."""
     cameras = avatar_cameras(avatar, camera, motion.num_frames, size)
     start = time.perf_counter()
     with Mp4Writer(output, size, size, motion.fps, audio=audio) as writer, BackgroundWriter(writer) as queue:
         frames = render_frames(avatar, motion, cameras, background, backend=backend)
-        for frame in tqdm(frames, total=motion.num_frames, unit="frame", desc="render", disable=not progress):
+        for done, frame in enumerate(tqdm(frames, total=motion.num_frames, unit="frame", desc="render", disable=not progress), 1):
             queue.put(frame)
+            if on_frame is not None:
+                on_frame(done, motion.num_frames)
     return RenderStats(motion.num_frames, time.perf_counter() - start, pick_backend(avatar.device, backend))
 
 

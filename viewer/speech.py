@@ -1,0 +1,110 @@
+"""Speech for the viewer: an audio file (path or upload) -> Audio2Mesh motion + audio the browser plays.
+
+Audio2Mesh loads once per server and is shared by every tab (calls are serialised by a lock).
+The browser gets the audio as the model heard it (16 kHz mono WAV), so whatever format
+ffmpeg reads plays in any browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import tempfile
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatar.errors import L2TError
+from avatar.io.audio import SPEECH_RATE
+from avatar.motion import Motion
+
+UPLOAD_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm")
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Speech:
+    name: str
+    motion: Motion  # jaw + expression per frame, no idle motion
+    audio: np.ndarray  # 16 kHz mono float32
+    source: Path  # a file ffmpeg reads (for the MP4's audio track)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SPEECH_RATE
+
+    def wav_data_uri(self) -> str:
+        return "data:audio/wav;base64," + base64.b64encode(wav_bytes(self.audio)).decode("ascii")
+
+
+def wav_bytes(audio: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
+    """16-bit PCM WAV of mono float audio in [-1, 1]."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+class SpeechEngine:
+    """Audio2Mesh and its front-end, loaded on first use; turns speech files into motion."""
+
+    def __init__(self, device, checkpoint: str | None = None, audio_encoder: str | None = None, fps: float = 25.0):
+        self.device, self.checkpoint, self.audio_encoder, self.fps = device, checkpoint, audio_encoder, fps
+        self._model = None
+        self._lock = threading.Lock()
+        self._uploads = tempfile.TemporaryDirectory(prefix="l2t-view-")
+
+    def load(self) -> None:
+        """Load the checkpoint now (so a bad one fails at start-up, not at the first upload)."""
+        from audio2mesh.checkpoint import load_model
+        from audio2mesh.encoders import check_front_end, front_end
+
+        with self._lock:
+            if self._model is None:
+                model, meta = load_model(self.checkpoint, "audio2mesh", self.device)
+                front = front_end(self.audio_encoder, self.device)
+                check_front_end(meta, front)
+                self._model = (model, meta, front)
+
+    def from_file(self, path: str | Path, rig_names: list[str], rig_label: str) -> Speech:
+        """Speech of an audio file; L2TError when it is missing, not audio, too short or silent."""
+        from audio2mesh.cli import load_speech
+        from avatar.speak import speech_motion
+
+        audio = load_speech(str(path), 1.0 / self.fps)
+        self.load()
+        model, meta, front = self._model
+        with self._lock:
+            motion = speech_motion(audio, model, meta, front, self.fps, rig_names, rig_label)
+        return Speech(Path(path).name, motion, audio, Path(path))
+
+    def from_upload(self, name: str, content: bytes, rig_names: list[str], rig_label: str) -> Speech:
+        """Speech of uploaded bytes (kept in a temporary folder while the server runs)."""
+        suffix = Path(name).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise L2TError(f"{name}: not an audio file (expected {', '.join(UPLOAD_SUFFIXES)})")
+        if not content:
+            raise L2TError(f"{name} is empty")
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise L2TError(f"{name} is {len(content) / 2**20:.0f} MB; the viewer takes up to {MAX_UPLOAD_BYTES // 2**20} MB")
+        folder = Path(tempfile.mkdtemp(dir=self._uploads.name))
+        path = folder / ("upload" + suffix)
+        path.write_bytes(content)
+        try:
+            speech = self.from_file(path, rig_names, rig_label)
+        except L2TError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise L2TError(str(exc).replace(str(path), name)) from None
+        speech.name = name
+        return speech
+
+    def close(self) -> None:
+        self._uploads.cleanup()
