@@ -39,7 +39,8 @@ def test_posed_splats_match_the_avatars_world_gaussians(avatar, poser):
     params = {"jaw": torch.tensor([0.2, 0.02, 0.0]), "expression": expression(avatar, mouthSmile_L=0.8, eyeBlink_R=0.6),
               "neck": torch.tensor([0.1, -0.2, 0.0]), "rotation": torch.tensor([0.1, 0.3, -0.05]), "translation": torch.tensor([0.01, 0.0, -0.02])}
     posed = poser.pose(params)
-    centers, cov = poser.gaussians(posed.vertices, np.arange(poser.num_gaussians))
+    everything = poser.chunk(np.arange(poser.num_gaussians))
+    centers, cov = (t.numpy() for t in poser.geometry(posed.vertices, everything))
     rot = quaternion_to_matrix(torch.tensor(posed.wxyz, dtype=torch.float32)).numpy()
     with torch.no_grad():
         world = avatar.world(avatar.rig(**{k: v[None] for k, v in params.items()}).vertices)
@@ -48,6 +49,13 @@ def test_posed_splats_match_the_avatars_world_gaussians(avatar, poser):
     np.testing.assert_allclose(centers @ rot.T + posed.position, world.means[0].numpy(), atol=2e-6)
     np.testing.assert_allclose(rot @ cov @ rot.T, w_cov, atol=1e-9, rtol=1e-3)
     assert poser.rgbs.shape == (poser.num_gaussians, 3) and 0 <= poser.rgbs.min() and poser.rgbs.max() <= 1
+    packed = poser.pack(posed.vertices, everything)  # viser's layout: centre f32, reserved, cov triu f16, rgba
+    assert packed.shape == (poser.num_gaussians, 8) and packed.dtype == np.uint32
+    np.testing.assert_array_equal(packed[:, 0:3].view(np.float32), centers)
+    triu = packed[:, 4:7].copy().view(np.float16).astype(np.float32)
+    np.testing.assert_allclose(triu, cov.reshape(-1, 9)[:, [0, 1, 2, 4, 5, 8]], rtol=2e-3, atol=1e-7)
+    rgba = packed[:, 7:8].copy().view(np.uint8)
+    np.testing.assert_array_equal(rgba[:, :3], np.round(poser.rgbs * 255).astype(np.uint8))
 
 
 def test_chunks_cover_every_gaussian_once(poser):

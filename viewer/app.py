@@ -46,7 +46,7 @@ class ViewOptions:
     rig: str | None = None
     fps: float = 25.0
     seed: int = 0
-    max_rate: float = 60.0  # most updates per second a tab gets
+    max_rate: float = 30.0  # most updates per second a tab gets (bench/viewer_updates.py: what a 2-core server sustains)
 
 
 class ViewerApp:
@@ -105,6 +105,7 @@ class ViewerApp:
 
         self.server = viser.ViserServer(host=self.opts.host, port=self.opts.port, verbose=False)
         self.server.gui.configure_theme(control_width="large", dark_mode=False, show_logo=False)
+        self.server.scene.set_up_direction("+y")  # the rig's up; set for all tabs before any connects
         self.server.on_client_connect(self._connected)
         self.server.on_client_disconnect(self._disconnected)
         host = "localhost" if self.opts.host in ("0.0.0.0", "127.0.0.1") else self.opts.host

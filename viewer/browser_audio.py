@@ -54,10 +54,11 @@ def audio_html(element_id: str, clock_label: str, data_uri: str) -> str:
     on_playing = (f"var a=this,r={report};r(a);clearInterval(a._l2t);"
                   f"a._l2t=setInterval(function(){{if(!document.body.contains(a)){{clearInterval(a._l2t);return;}}r(a);}},{REPORT_MS});")
     on_stop = f"var a=this;clearInterval(a._l2t);({report})(a);"
+    on_seeked = f"({report})(this);"  # a seek (or the loop wrapping round) while playing keeps the reports going
     hide = _GUARD + _find_row(clock_label)
     return (f'<audio id="{element_id}" controls preload="auto" style="width:100%;height:2.2em" src="{data_uri}" '
             f'onplaying="{html.escape(on_playing)}" onpause="{html.escape(on_stop)}" '
-            f'onseeked="{html.escape(on_stop)}" onended="{html.escape(on_stop)}" onloadedmetadata="{html.escape(hide)}"></audio>'
+            f'onseeked="{html.escape(on_seeked)}" onended="{html.escape(on_stop)}" onloadedmetadata="{html.escape(hide)}"></audio>'
             f'<img alt="" src="data:," style="display:none" onerror="{html.escape(hide)}">')
 
 

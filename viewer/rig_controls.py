@@ -16,12 +16,12 @@ NECK_LIMIT, EYE_LIMIT, SHAPE_LIMIT = 0.6, 0.5, 3.0
 
 
 class RigControls:
-    def __init__(self, gui, rig: Rig, shape: torch.Tensor, on_change):
+    def __init__(self, gui, rig: Rig, shape: torch.Tensor, on_change, order: float | None = None):
         self.rig, self.base_shape = rig, shape
         self.version = 0  # bumped on every change, so the update loop knows to redraw
         self._lock = threading.Lock()
         self._on_change = on_change
-        self.folder = gui.add_folder("Rig", expand_by_default=False)
+        self.folder = gui.add_folder("Rig", expand_by_default=False, order=order)
         with self.folder:
             self.reset_button = gui.add_button("Reset rig")
             self.jaw_open = gui.add_slider("jaw open", 0.0, 0.5, 0.005, 0.0)

@@ -22,7 +22,7 @@ from avatar.render.cameras import CAMERA_PRESETS, orbit_eye
 from viewer.browser_audio import audio_html, command_html, parse_report
 from viewer.playback import Playback
 from viewer.rig_controls import RigControls
-from viewer.splats import BYTES_PER_SPLAT, ChunkTracker
+from viewer.splats import SplatNodes
 
 if TYPE_CHECKING:
     from viewer.app import AvatarEntry, ViewerApp
@@ -49,13 +49,12 @@ class ViewerSession:
         self.motion: Motion | None = None
         self.playback: Playback | None = None
         self.controls: RigControls | None = None
-        self.chunk_handles: list = []
-        self.tracker: ChunkTracker | None = None
+        self.nodes: SplatNodes | None = None
         self.nonce = 0
         self.last_key = None
         self.update_times: deque[float] = deque(maxlen=90)
         self.update_count = 0
-        self.last_payload = (0, 0)  # chunks, bytes of the last update
+        self.last_payload = 0  # splat bytes of the last update
         self.shown_frame = -1
         self.rendering = False
         self.element_id = f"l2t-audio-{client.client_id}"
@@ -65,15 +64,13 @@ class ViewerSession:
         self.play_requested = 0.0  # when Play was pressed, until the page's audio reports
         self.clock_label = f"clock {self.element_id}"  # the page's audio reports its time here (a hidden field)
 
-        self.scene.set_up_direction("+y")
-        self.root = self.scene.add_frame("/avatar", show_axes=False)
         self._build_gui()
         self._show_avatar(self.entry)
         if app.speech is not None:
             self._set_speech(app.speech)
         else:
             self._refresh_motion()
-        self.framed = False  # framed on the first camera report: viser applies +y up only once the page is live
+        self.set_camera("front")
         client.camera.on_update(self._camera_moved)
         self.thread = threading.Thread(target=self._run, name=f"l2t-view-{client.client_id}", daemon=True)
         self.thread.start()
@@ -177,22 +174,15 @@ class ViewerSession:
 
     def _show_avatar(self, entry: AvatarEntry) -> None:
         """(Re)build the scene nodes and rig sliders for an avatar."""
-        for handle in self.chunk_handles:
-            handle.remove()
-        poser = entry.poser
-        self.chunk_handles = [
-            self.scene.add_gaussian_splats(f"/avatar/splats_{i}", centers=np.zeros((len(c.gaussians), 3), np.float32),
-                                           covariances=np.tile(np.eye(3, dtype=np.float32) * 1e-8, (len(c.gaussians), 1, 1)),
-                                           rgbs=poser.rgbs[c.gaussians], opacities=poser.opacities[c.gaussians])
-            for i, c in enumerate(poser.chunks)
-        ]
-        faces = entry.avatar.rig.faces.cpu().numpy()
-        self.wire = self.scene.add_mesh_simple("/avatar/wireframe", np.zeros((entry.avatar.rig.num_vertices, 3), np.float32), faces,
-                                               color=(40, 90, 200), wireframe=True, visible=self.wireframe.value)
-        self.tracker = ChunkTracker(poser)
+        if self.nodes is not None:
+            self.nodes.remove()
+        self.nodes = SplatNodes(self.scene, entry.poser, wireframe=self.wireframe.value)
+        self.nodes.set_visible(not self.server_render.value)
+        order = None
         if self.controls is not None:
+            order = self.controls.folder.order  # the new sliders take the old ones' place
             self.controls.remove()
-        self.controls = RigControls(self.gui, entry.avatar.rig, entry.avatar.shape, on_change=self._redraw)
+        self.controls = RigControls(self.gui, entry.avatar.rig, entry.avatar.shape, on_change=self._redraw, order=order)
         self.last_key = None
         self._update_stats()
 
@@ -309,16 +299,13 @@ class ViewerSession:
         self.wake.set()
 
     def _camera_moved(self, _camera) -> None:
-        if not self.framed:
-            self.framed = True
-            self.set_camera("front")
         self.camera_version += 1
         if self.server_render.value:
             self.wake.set()
 
     def _toggle_server_render(self) -> None:
-        for handle in self.chunk_handles:
-            handle.visible = not self.server_render.value
+        self.nodes.set_visible(not self.server_render.value)
+        self.nodes.tracker.reset()  # splats are not sent while the server renders
         if not self.server_render.value:
             self.scene.set_background_image(None)
         self._redraw()
@@ -340,28 +327,18 @@ class ViewerSession:
             start = time.perf_counter()
             entry, shape = self.entry, self.controls.shape()
             posed = entry.poser.pose(params, shape)
-            dirty = self.tracker.dirty(posed.vertices)
             payload = 0
-            with self.client.atomic():
-                self.root.wxyz, self.root.position = posed.wxyz, posed.position
-                for i in dirty:
-                    chunk = entry.poser.chunks[i]
-                    centers, covariances = entry.poser.gaussians(posed.vertices, chunk.gaussians)
-                    self.chunk_handles[i].set_gaussians(centers, covariances, entry.poser.rgbs[chunk.gaussians],
-                                                        entry.poser.opacities[chunk.gaussians])
-                    payload += len(chunk.gaussians) * BYTES_PER_SPLAT
-                self.wire.visible = self.wireframe.value
-                if self.wireframe.value:
-                    self.wire.vertices = posed.vertices.numpy()
             if self.server_render.value and self.app.cuda:
                 from viewer.server_render import render_view
 
-                full = dict(params)
-                image = render_view(entry.avatar, full, shape, self.client.camera, height=min(720, self.client.camera.image_height))
+                image = render_view(entry.avatar, params, shape, self.client.camera, height=min(720, self.client.camera.image_height))
                 self.scene.set_background_image(image, format="jpeg", jpeg_quality=90)
+            else:
+                with self.client.atomic():
+                    payload = self.nodes.show(posed, wireframe=self.wireframe.value)
             self.last_key = key
             self.shown_frame = frame
-            self.last_payload = (len(dirty), payload)
+            self.last_payload = payload
             self.update_times.append(time.perf_counter())
             self.update_count += 1
             self.app.record_update_seconds(time.perf_counter() - start)
@@ -375,30 +352,33 @@ class ViewerSession:
     def _update_stats(self) -> None:
         times = self.update_times
         rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 and times[-1] > times[0] else 0.0
-        chunks, payload = self.last_payload
         poser = self.entry.poser
         mode = "server gsplat frames" if self.server_render.value else "browser splats"
         self.stats.content = (f"Gaussians: **{poser.num_gaussians:,}** in {len(poser.chunks)} chunks  \n"
                               f"updates/s: **{rate:.1f}**  \n"
-                              f"last update: {chunks} chunks, {payload / 1024:.0f} KB  \n"
+                              f"last update: {self.last_payload / 1024:.0f} KB of splats  \n"
                               f"frame: {self.shown_frame if self.shown_frame >= 0 else '-'}  \n"
                               + (f"audio sync: {1000 * float(np.median(np.abs(self.sync_errors))):.0f} ms median over "
                                  f"{len(self.sync_errors)} reports  \n" if self.sync_errors else "") +
                               f"view: {mode}")
 
     def _run(self) -> None:
+        """Update at most max_rate times a second: sooner than that the socket can't keep up, and
+        viser would drop the older updates it still holds (bench/viewer_updates.py)."""
         period = 1.0 / self.app.max_rate
-        last_stats = 0.0
+        last_stats = last_update = 0.0
         while self.alive:
             self.wake.wait(timeout=period)
             self.wake.clear()
+            time.sleep(max(0.0, last_update + period - time.monotonic()))
             if not self.alive:
                 break
             if self.play_requested and time.monotonic() - self.play_requested > PLAY_FALLBACK_SECONDS and self.playback:
                 self.play_requested = 0.0
                 self.playback.play()
             try:
-                self.update()
+                if self.update():
+                    last_update = time.monotonic()
                 now = time.monotonic()
                 if now - last_stats > 0.5:
                     self._sync_timeline()

@@ -27,6 +27,11 @@ RIGID_KEYS = ("rotation", "translation")
 BYTES_PER_SPLAT = 32  # viser's packed layout: centre, covariance (fp16), rgba
 
 
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """[0, 1] -> 0..255."""
+    return np.clip(np.round(np.asarray(values, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
 @dataclass
 class PosedSplats:
     """One frame: the head's rigid transform and its local pose (before that transform)."""
@@ -40,6 +45,9 @@ class PosedSplats:
 class Chunk:
     gaussians: np.ndarray  # indices into the avatar's Gaussians
     vertices: np.ndarray  # the mesh vertices those Gaussians ride on
+    faces: torch.Tensor  # [f, 3] the triangles they are bound to
+    slot: torch.Tensor  # [n] each Gaussian's row in `faces`
+    rgba: np.ndarray  # [n] colour and opacity, packed as viser sends them
 
 
 class SplatPoser:
@@ -71,8 +79,8 @@ class SplatPoser:
         """Pose the rig for one frame: params name -> [D] (any of the Motion keys), shape [S]
         (identity coefficients; default the avatar's own)."""
         avatar, rig = self.avatar, self.avatar.rig
-        local = {k: v[None].to(avatar.device) for k, v in params.items() if k not in RIGID_KEYS}
-        shape = avatar.shape if shape is None else shape.to(avatar.device)
+        local = {k: v[None].float().to(avatar.device) for k, v in params.items() if k not in RIGID_KEYS}
+        shape = avatar.shape if shape is None else shape.float().to(avatar.device)
         out = rig(shape=shape[None] if shape.numel() else None, vertex_offsets=avatar.vertex_offsets, batch_size=1, **local)
         vertices, root = out.vertices[0].float().cpu(), out.joints[0, 0].float().cpu()
         rotation = params.get("rotation")
@@ -82,16 +90,41 @@ class SplatPoser:
             position = position + params["translation"].float().cpu()
         return PosedSplats(matrix_to_quaternion(rot).numpy().astype(np.float64), position.numpy().astype(np.float64), vertices)
 
+    def chunk(self, index: np.ndarray) -> Chunk:
+        """A chunk of Gaussians `index`, with what posing and packing them needs."""
+        index = np.sort(np.asarray(index))
+        binding = self.binding[torch.from_numpy(index)]
+        needed, slot = torch.unique(binding, return_inverse=True)
+        faces = self.faces[needed]
+        rgba = np.concatenate([to_uint8(self.rgbs[index]), to_uint8(self.opacities[index])], axis=1)
+        return Chunk(index, np.unique(faces.numpy()), faces, slot, np.ascontiguousarray(rgba).view(np.uint32)[:, 0])
+
     @torch.no_grad()
-    def gaussians(self, vertices: torch.Tensor, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centres [n, 3] and covariances [n, 3, 3] of Gaussians `index` on a posed mesh [V, 3]."""
-        idx = torch.from_numpy(index)
-        needed, slot = torch.unique(self.binding[idx], return_inverse=True)
-        rot, k, centre = triangle_frames(vertices, self.faces[needed])
-        rot, k, centre = rot[slot], k[slot], centre[slot]
+    def geometry(self, vertices: torch.Tensor, chunk: Chunk) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centres [n, 3] and covariances [n, 3, 3] of a chunk's Gaussians on a posed mesh [V, 3]."""
+        idx = torch.from_numpy(chunk.gaussians)
+        rot, k, centre = triangle_frames(vertices, chunk.faces)
+        rot, k, centre = rot[chunk.slot], k[chunk.slot], centre[chunk.slot]
         means = k[:, None] * (rot @ self.local_means[idx][:, :, None])[..., 0] + centre
         cov = (k**2)[:, None, None] * (rot @ self.local_covariances[idx] @ rot.transpose(-1, -2))
-        return means.numpy(), cov.numpy()
+        return means, cov
+
+    @torch.no_grad()
+    def pack(self, vertices: torch.Tensor, chunk: Chunk) -> np.ndarray:
+        """A chunk posed on a mesh, in viser's splat buffer layout ([n, 8] uint32: centre as
+        float32, a reserved word, the covariance's upper triangle as float16, RGBA).
+
+        Packing here in torch is several times faster than handing float32 covariances to
+        viser's set_gaussians, whose float16 conversion dominated the update."""
+        means, cov = self.geometry(vertices, chunk)
+        n = len(chunk.gaussians)
+        buffer = torch.zeros(n, 8, dtype=torch.int32)
+        buffer[:, 0:3] = means.float().contiguous().view(torch.int32)
+        triu = cov.reshape(n, 9)[:, [0, 1, 2, 4, 5, 8]].to(torch.float16).contiguous()
+        buffer[:, 4:7] = triu.view(torch.int32)
+        out = buffer.numpy().view(np.uint32)
+        out[:, 7] = chunk.rgba
+        return out
 
     # ------------------------------------------------------------ chunks
     def _make_chunks(self, bands: int) -> list[Chunk]:
@@ -106,7 +139,7 @@ class SplatPoser:
         if len(face):
             order = face[np.argsort(centres[face, 1], kind="stable")]
             chunks += [part for part in np.array_split(order, min(bands, len(order)))]
-        return [Chunk(np.sort(g), np.unique(self.faces[self.binding[torch.from_numpy(g)]].numpy())) for g in chunks if len(g)]
+        return [self.chunk(g) for g in chunks if len(g)]
 
     def _moving_vertices(self) -> torch.Tensor:
         """Vertices that expressions, jaw or eyes move (found by posing a few random faces)."""
@@ -144,3 +177,43 @@ class ChunkTracker:
                 self.sent[i] = now.clone()
                 out.append(i)
         return out
+
+
+class SplatNodes:
+    """An avatar in a viser scene: a frame node carrying the head's rigid motion, one splat node
+    per chunk under it, and an optional wireframe of the mesh."""
+
+    def __init__(self, scene, poser: SplatPoser, root: str = "/avatar", wireframe: bool = False):
+        self.poser, self.tracker = poser, ChunkTracker(poser)
+        self.root = scene.add_frame(root, show_axes=False)
+        self.chunks = []
+        for i, chunk in enumerate(poser.chunks):
+            n = len(chunk.gaussians)
+            handle = scene.add_gaussian_splats(f"{root}/splats_{i}", centers=np.zeros((n, 3), np.float32),
+                                               covariances=np.zeros((n, 3, 3), np.float32), rgbs=poser.rgbs[chunk.gaussians],
+                                               opacities=poser.opacities[chunk.gaussians])
+            self.chunks.append(handle)
+        faces = poser.faces.numpy()
+        self.wire = scene.add_mesh_simple(f"{root}/wireframe", np.zeros((int(faces.max()) + 1, 3), np.float32), faces,
+                                          color=(40, 90, 200), wireframe=True, visible=wireframe)
+
+    def show(self, posed: PosedSplats, wireframe: bool = False) -> int:
+        """Send a pose: the transform, the chunks that moved, the wireframe if shown. Returns splat bytes sent."""
+        sent = 0
+        self.root.wxyz, self.root.position = posed.wxyz, posed.position
+        for i in self.tracker.dirty(posed.vertices):
+            chunk = self.poser.chunks[i]
+            self.chunks[i].buffer = self.poser.pack(posed.vertices, chunk)
+            sent += len(chunk.gaussians) * BYTES_PER_SPLAT
+        self.wire.visible = wireframe
+        if wireframe:
+            self.wire.vertices = posed.vertices.numpy()
+        return sent
+
+    def set_visible(self, visible: bool) -> None:
+        for handle in self.chunks:
+            handle.visible = visible
+
+    def remove(self) -> None:
+        for handle in (*self.chunks, self.wire, self.root):
+            handle.remove()
