@@ -197,3 +197,31 @@ def test_view_refuses_bad_arguments(tmp_path, capsys):
     assert "avatar folder not found" in err and len(err.strip().splitlines()) == 1
     assert main(["view", "--port", "70000"]) == 2
     assert main(["view", "--audio", str(tmp_path / "missing.wav"), "--device", "cpu"]) == 2
+
+
+def viser_camera(world_to_cam: torch.Tensor, fov_y: float, aspect: float = 1.0):
+    """What viser reports for a camera (OpenCV axes, pose as T_world_camera)."""
+    from types import SimpleNamespace
+
+    from avatar.rig.rotations import matrix_to_quaternion
+
+    cam_to_world = torch.linalg.inv(world_to_cam)
+    return SimpleNamespace(wxyz=matrix_to_quaternion(cam_to_world[:3, :3]).numpy(), position=cam_to_world[:3, 3].numpy(),
+                           fov=fov_y, aspect=aspect)
+
+
+def test_server_render_sees_what_the_browser_camera_sees(avatar):
+    from avatar.render.animate import head_framing
+    from avatar.render.cameras import orbit_camera
+    from viewer.server_render import render_view, viser_camera_matrices
+
+    target, distance = head_framing(avatar)
+    cam = orbit_camera(target, distance, 30.0, 5.0, fov_deg=20.0, width=48, height=48)
+    view = viser_camera(cam.world_to_cam, fov_y=np.radians(20.0))
+    world_to_cam, K, width, height = viser_camera_matrices(view.wxyz, view.position, view.fov, view.aspect, 48)
+    assert (width, height) == (48, 48)
+    torch.testing.assert_close(world_to_cam, cam.world_to_cam, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(K, cam.K, atol=1e-3, rtol=1e-4)
+    image = render_view(avatar, {}, avatar.shape, view, height=48)
+    assert image.shape == (48, 48, 3) and image.dtype == np.uint8
+    assert (np.abs(image[16:32, 16:32].astype(int) - 255).sum(-1) > 60).mean() > 0.8  # the face fills the middle
