@@ -225,3 +225,16 @@ def test_server_render_sees_what_the_browser_camera_sees(avatar):
     image = render_view(avatar, {}, avatar.shape, view, height=48)
     assert image.shape == (48, 48, 3) and image.dtype == np.uint8
     assert (np.abs(image[16:32, 16:32].astype(int) - 255).sum(-1) > 60).mean() > 0.8  # the face fills the middle
+
+
+def test_a_looping_playhead_waits_for_the_audio_to_come_round():
+    clock = FakeClock()
+    pb = Playback(num_frames=50, fps=25.0, clock=clock)  # 2 s
+    pb.report(1.9, True, stamp=clock.now)
+    clock.now += 0.5
+    assert pb.time() == pytest.approx(2.0) and pb.frame() == 49  # held on the last frame
+    pb.report(0.05, True, stamp=clock.now)  # the audio restarted
+    clock.now += 0.1
+    assert pb.time() == pytest.approx(0.15)
+    clock.now += 3.0  # past the end with the audio quiet for 3 s: the server's clock takes over
+    assert pb.time() == pytest.approx(1.15)

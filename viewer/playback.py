@@ -2,7 +2,9 @@
 
 Two clocks drive it. Without audio the server's monotonic clock does. With audio the browser's
 <audio> element is the master: it reports its currentTime, and between reports the playhead
-runs on from the last one at the playback speed, so the frame shown follows the sound.
+runs on from the last one at the playback speed, so the frame shown follows the sound. At the
+end of a loop the playhead waits for the audio to come round (a browser may take a moment to
+restart it) rather than running ahead on its own.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
+AUDIO_LOOP_WAIT = 1.5  # seconds a looping playhead holds at the end for the audio to wrap round
+
 
 class Playback:
     def __init__(self, num_frames: int, fps: float, clock: Callable[[], float] = time.monotonic):
@@ -18,6 +22,7 @@ class Playback:
         self.speed, self.loop, self.playing = 1.0, True, False
         self._anchor_time, self._anchor_clock = 0.0, clock()
         self._offset: float | None = None  # server clock - browser clock, least delay seen
+        self._audio_at: float | None = None  # when the last audio report arrived
         self._lock = threading.Lock()
 
     @property
@@ -31,7 +36,9 @@ class Playback:
             if self.playing:
                 t += (self.clock() - self._anchor_clock) * self.speed
             if t >= self.duration:
-                if self.loop and self.duration > 0:
+                if self.loop and self._audio_at is not None and self.clock() - self._audio_at < AUDIO_LOOP_WAIT:
+                    t = self.duration  # the audio restarts the loop: hold the last frame until it says so
+                elif self.loop and self.duration > 0:
                     t %= self.duration
                 else:
                     t = self.duration
@@ -87,4 +94,5 @@ class Playback:
                     error = (error + self.duration / 2) % self.duration - self.duration / 2
             self._anchor_time = min(max(t, 0.0), self.duration)
             self._anchor_clock, self.playing = read_at, playing
+            self._audio_at = now
             return error
