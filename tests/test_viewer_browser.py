@@ -86,6 +86,14 @@ def open_tab(app, browser, size=(800, 500)):
     return page, session
 
 
+def control(page, label: str):
+    """The row of the viser control labelled `label` (its input or slider inside)."""
+    import re
+
+    return page.locator("label", has_text=re.compile(f"^{re.escape(label)}$")).locator(
+        "xpath=ancestor::div[contains(@class,'mantine-Flex-root')][1]")
+
+
 def canvas_image(page) -> np.ndarray:
     import io
 
@@ -123,8 +131,7 @@ def test_avatar_is_visible_and_the_jaw_slider_moves_it(app, tab, artifacts):
     assert avatar_pixels(before) > 0.5, "the avatar is not on screen"
 
     page.get_by_text("Rig", exact=True).click()  # open the folder
-    jaw = page.locator("label", has_text="jaw open").locator("xpath=ancestor::div[contains(@class,'mantine-Flex-root')][1]")
-    slider = jaw.get_by_role("slider")
+    slider = control(page, "jaw open").get_by_role("slider")
     slider.focus()
     slider.press("End")
     wait_for(lambda: session.controls.jaw_open.value == pytest.approx(0.5), what="the jaw slider's value on the server")
@@ -134,6 +141,26 @@ def test_avatar_is_visible_and_the_jaw_slider_moves_it(app, tab, artifacts):
     assert changed.mean() > 0.005, "moving the jaw slider did not change the image"
     h = changed.shape[0]
     assert changed[h // 2:].sum() > changed[: h // 2].sum()  # and what changed is low on the face
+
+
+def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path):
+    from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR
+
+    page, session = tab()
+    mine = tmp_path / "my_avatar"
+    shutil.copytree(DEFAULT_AVATAR_DIR, mine)
+    control(page, "folder").locator("input").fill(str(tmp_path / "nowhere"))
+    page.get_by_role("button", name="Load avatar folder").click()
+    page.get_by_text("avatar folder not found").first.wait_for(timeout=15_000)  # a message, not a crash
+    control(page, "folder").locator("input").fill(str(mine))
+    page.get_by_role("button", name="Load avatar folder").click()
+    wait_for(lambda: session.entry.name == "my_avatar", what="the loaded avatar to be shown")
+    assert "my_avatar" in app.avatars and session.avatar_menu.value == "my_avatar"
+    assert set(session.avatar_menu.options) >= {"default", "my_avatar"}
+    page.get_by_text("mesh wireframe").click()
+    count = session.update_count
+    wait_for(lambda: session.wireframe.value and session.update_count > count, what="an update with the wireframe")
+    assert session.nodes.wire.visible and np.abs(session.nodes.wire.vertices).max() > 0.01
 
 
 def upload(page, path: Path) -> None:
@@ -169,9 +196,9 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
              what=f"the playhead ({session.playback.time():.3f} s) to stop on the audio's time ({audio_time:.3f} s)")
     wait_for(lambda: session.shown_frame == session.playback.frame(), what="the paused frame on screen")
 
-    slider = page.locator("label", has_text="time (s)").locator("xpath=ancestor::div[contains(@class,'mantine-Flex-root')][1]")
-    slider.get_by_role("slider").focus()
-    slider.get_by_role("slider").press("Home")  # the timeline seeks the audio too
+    slider = control(page, "time (s)").get_by_role("slider")
+    slider.focus()
+    slider.press("Home")  # the timeline seeks the audio too
     wait_for(lambda: audio_state(page)[0] < 0.02 and session.playback.time() < 0.02, what="a seek to the start in the page and on the server")
 
 

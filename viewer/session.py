@@ -89,13 +89,13 @@ class ViewerSession:
                                                   hint="Full-quality frames (spherical harmonics) rendered on the server's GPU"
                                                   if self.app.cuda else "Needs CUDA on the server")
             self.server_render.on_update(lambda _: self._toggle_server_render())
-        with gui.add_folder("Avatar"):
+        with gui.add_folder("Avatar") as avatar_folder:
             self.avatar_menu = gui.add_dropdown("avatar", tuple(self.app.avatars), initial_value=self.entry.name)
             self.avatar_menu.on_update(self._avatar_chosen)
             self.avatar_path = gui.add_text("folder", "", hint="Path of an avatar folder on the server")
             self.avatar_load = gui.add_button("Load avatar folder")
             self.avatar_load.on_click(lambda _: self._load_avatar_folder())
-        with gui.add_folder("Speech"):
+        with gui.add_folder("Speech") as speech_folder:
             self.upload = gui.add_upload_button("Upload audio", mime_type="audio/*",
                                                 hint="wav, flac, mp3, ogg... any speech; Audio2Mesh animates it")
             self.upload.on_upload(self._uploaded)
@@ -114,6 +114,7 @@ class ViewerSession:
             self.speed.on_update(self._speed_changed)
             self.idle = gui.add_checkbox("idle motion (blinks, sway)", True)
             self.idle.on_update(lambda _: self._refresh_motion())
+        self.rig_order = (avatar_folder.order + speech_folder.order) / 2  # the Rig folder goes in between
         with gui.add_folder("Render MP4"):
             self.render_size = gui.add_dropdown("size", RENDER_SIZES, initial_value="512")
             self.render_camera = gui.add_dropdown("camera", (*CAMERA_PRESETS, "orbit"), initial_value="front")
@@ -178,11 +179,9 @@ class ViewerSession:
             self.nodes.remove()
         self.nodes = SplatNodes(self.scene, entry.poser, wireframe=self.wireframe.value)
         self.nodes.set_visible(not self.server_render.value)
-        order = None
         if self.controls is not None:
-            order = self.controls.folder.order  # the new sliders take the old ones' place
             self.controls.remove()
-        self.controls = RigControls(self.gui, entry.avatar.rig, entry.avatar.shape, on_change=self._redraw, order=order)
+        self.controls = RigControls(self.gui, entry.avatar.rig, entry.avatar.shape, on_change=self._redraw, order=self.rig_order)
         self.last_key = None
         self._update_stats()
 
