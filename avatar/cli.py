@@ -145,6 +145,13 @@ def _add_motion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rig", default=None, help="the FLAME .pkl an avatar was made on, if it is not where it was")
 
 
+def _add_audio2mesh_args(p: argparse.ArgumentParser) -> None:
+    """What speech-driven commands share: the Audio2Mesh checkpoint, its audio encoder, the device."""
+    p.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint (default: the shipped one)")
+    p.add_argument("--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder, for checkpoints trained on one")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="l2t-avatar",
@@ -171,10 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-motion", default=None, help="also write the motion (rig parameters per frame) to this npz")
     p.add_argument("--no-idle", action="store_true", help="no idle blinks and head sway: speech motion only")
     p.add_argument("--seed", type=int, default=0, help="seed of the idle motion (default: 0)")
-    p.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint (default: the shipped one)")
-    p.add_argument("--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder, for checkpoints trained on one")
+    _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help=RIG_HELP)
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_speak)
 
@@ -190,9 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", default=None, help="speech to load at start (wav, flac, mp3, ogg...)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080; the next free one if taken)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
-    p.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint (default: the shipped one)")
-    p.add_argument("--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder, for checkpoints trained on one")
+    _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help="the FLAME .pkl the avatars were made on, if it is not where it was")
     p.set_defaults(func=_cmd_view)
 

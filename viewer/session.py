@@ -116,7 +116,7 @@ class ViewerSession:
             self.idle.on_update(lambda _: self._refresh_motion())
         self.rig_order = (avatar_folder.order + speech_folder.order) / 2  # the Rig folder goes in between
         with gui.add_folder("Render MP4"):
-            self.render_size = gui.add_dropdown("size", RENDER_SIZES, initial_value="512")
+            self.render_size = gui.add_dropdown("size", RENDER_SIZES, initial_value="512" if self.app.cuda else "256")
             self.render_camera = gui.add_dropdown("camera", (*CAMERA_PRESETS, "orbit"), initial_value="front")
             self.render_button = gui.add_button("Render MP4")
             self.render_button.on_click(lambda _: self._start_render())
