@@ -153,7 +153,7 @@ def test_speech_upload_makes_motion_and_refuses_bad_files(engine, avatar, tmp_pa
     names, label = avatar.rig.data.expression_names, avatar.rig.data.name
     good = write_wav(tmp_path / "hi.wav", speech(1.2)).read_bytes()
     got = engine.from_upload("hi.wav", good, names, label)
-    assert got.motion.num_frames == 30 and got.name == "hi.wav" and got.wav_data_uri().startswith("data:audio/wav;base64,")
+    assert got.motion.num_frames == 30 and got.name == "hi.wav" and got.wav_data_uri.startswith("data:audio/wav;base64,")
     assert float(got.motion.params["jaw"][:, 0].max()) > 0.02
     silent = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32)).read_bytes()
     cases = {"notes.txt": (b"hello", "not an audio file"), "empty.wav": (b"", "is empty"),

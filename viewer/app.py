@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +66,6 @@ class ViewerApp:
         self.engine.load()
         first = self.default_entry()
         self.speech: Speech | None = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None
-        self.update_seconds: deque[float] = deque(maxlen=300)
         self.server = None
 
     def default_entry(self) -> AvatarEntry:
@@ -94,9 +92,6 @@ class ViewerApp:
         for session in list(self.sessions.values()):
             session.refresh_avatar_menu()
         return entry
-
-    def record_update_seconds(self, seconds: float) -> None:
-        self.update_seconds.append(seconds)
 
     # ------------------------------------------------------------ server
     def start(self) -> str:

@@ -54,6 +54,7 @@ class ViewerSession:
         self.last_key = None
         self.update_times: deque[float] = deque(maxlen=90)
         self.update_count = 0
+        self.update_seconds: deque[float] = deque(maxlen=90)  # server time of each update
         self.last_payload = 0  # splat bytes of the last update
         self.shown_frame = -1
         self.rendering = False
@@ -204,7 +205,7 @@ class ViewerSession:
             self._refresh_motion()
             self.clock.visible = True
             if not keep_audio:
-                self.audio_block.content = audio_html(self.element_id, self.clock_label, speech.wav_data_uri())
+                self.audio_block.content = audio_html(self.element_id, self.clock_label, speech.wav_data_uri)
             self.speech_status.content = f"**{speech.name}**: {speech.seconds:.2f} s, {self.motion.num_frames} frames at {self.motion.fps:g} fps"
 
     def _clear_speech(self) -> None:
@@ -340,7 +341,7 @@ class ViewerSession:
             self.last_payload = payload
             self.update_times.append(time.perf_counter())
             self.update_count += 1
-            self.app.record_update_seconds(time.perf_counter() - start)
+            self.update_seconds.append(time.perf_counter() - start)
             return True
 
     def _sync_timeline(self) -> None:
@@ -354,7 +355,9 @@ class ViewerSession:
         poser = self.entry.poser
         mode = "server gsplat frames" if self.server_render.value else "browser splats"
         self.stats.content = (f"Gaussians: **{poser.num_gaussians:,}** in {len(poser.chunks)} chunks  \n"
-                              f"updates/s: **{rate:.1f}**  \n"
+                              f"updates/s: **{rate:.1f}**"
+                              + (f", {1000 * float(np.median(self.update_seconds)):.1f} ms each on the server" if self.update_seconds else "")
+                              + "  \n"
                               f"last update: {self.last_payload / 1024:.0f} KB of splats  \n"
                               f"frame: {self.shown_frame if self.shown_frame >= 0 else '-'}  \n"
                               + (f"audio sync: {1000 * float(np.median(np.abs(self.sync_errors))):.0f} ms median over "

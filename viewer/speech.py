@@ -8,6 +8,7 @@ ffmpeg reads plays in any browser.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import shutil
 import tempfile
@@ -37,7 +38,9 @@ class Speech:
     def seconds(self) -> float:
         return len(self.audio) / SPEECH_RATE
 
+    @functools.cached_property
     def wav_data_uri(self) -> str:
+        """The audio as the page's <audio> element takes it (encoded once, shared by every tab)."""
         return "data:audio/wav;base64," + base64.b64encode(wav_bytes(self.audio)).decode("ascii")
 
 
