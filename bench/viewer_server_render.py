@@ -23,18 +23,7 @@ from avatar.io.avatar_folder import load_avatar  # noqa: E402
 from avatar.motion import demo_motion  # noqa: E402
 from avatar.render.animate import head_framing  # noqa: E402
 from avatar.render.cameras import orbit_camera  # noqa: E402
-from avatar.rig.rotations import matrix_to_quaternion  # noqa: E402
-from viewer.server_render import render_view  # noqa: E402
-
-
-class Camera:
-    """A browser camera as viser reports it (OpenCV axes, T_world_camera)."""
-
-    def __init__(self, world_to_cam: torch.Tensor, fov_y: float, aspect: float):
-        cam_to_world = torch.linalg.inv(world_to_cam)
-        self.wxyz = matrix_to_quaternion(cam_to_world[:3, :3]).numpy()
-        self.position = cam_to_world[:3, 3].numpy()
-        self.fov, self.aspect = fov_y, aspect
+from viewer.server_render import BrowserCamera, render_view  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +36,7 @@ def main() -> None:
     device = torch.device(args.device)
     avatar = load_avatar(None, device=device)
     target, distance = head_framing(avatar)
-    camera = Camera(orbit_camera(target, distance * 1.35, 20.0, 5.0).world_to_cam, np.radians(20.0), 16 / 9)
+    camera = BrowserCamera.from_world_to_cam(orbit_camera(target, distance * 1.35, 20.0, 5.0).world_to_cam, np.radians(20.0), 16 / 9)
     motion = demo_motion(avatar.rig.data.expression_names, seconds=args.frames / 25.0)
     frames = [{k: v[i] for k, v in motion.params.items()} for i in range(motion.num_frames)]
     for params in frames[:10]:  # warm-up (gsplat's kernels, allocator)

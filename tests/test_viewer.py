@@ -201,13 +201,9 @@ def test_view_refuses_bad_arguments(tmp_path, capsys):
 
 def viser_camera(world_to_cam: torch.Tensor, fov_y: float, aspect: float = 1.0):
     """What viser reports for a camera (OpenCV axes, pose as T_world_camera)."""
-    from types import SimpleNamespace
+    from viewer.server_render import BrowserCamera
 
-    from avatar.rig.rotations import matrix_to_quaternion
-
-    cam_to_world = torch.linalg.inv(world_to_cam)
-    return SimpleNamespace(wxyz=matrix_to_quaternion(cam_to_world[:3, :3]).numpy(), position=cam_to_world[:3, 3].numpy(),
-                           fov=fov_y, aspect=aspect)
+    return BrowserCamera.from_world_to_cam(world_to_cam, fov_y, aspect)
 
 
 def test_server_render_sees_what_the_browser_camera_sees(avatar):

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from avatar.avatar import Avatar
 from avatar.render.gaussian import render_gaussians
-from avatar.rig.rotations import quaternion_to_matrix
+from avatar.rig.rotations import matrix_to_quaternion, quaternion_to_matrix
+
+
+@dataclass
+class BrowserCamera:
+    """A camera as viser reports a tab's: pose T_world_camera (OpenCV axes), vertical fov (radians), aspect."""
+
+    wxyz: np.ndarray
+    position: np.ndarray
+    fov: float
+    aspect: float = 1.0
+
+    @classmethod
+    def from_world_to_cam(cls, world_to_cam: torch.Tensor, fov_y: float, aspect: float = 1.0) -> "BrowserCamera":
+        cam_to_world = torch.linalg.inv(world_to_cam)
+        return cls(matrix_to_quaternion(cam_to_world[:3, :3]).numpy(), cam_to_world[:3, 3].numpy(), fov_y, aspect)
 
 
 def viser_camera_matrices(wxyz, position, fov_y: float, aspect: float, height: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:

@@ -326,14 +326,14 @@ class ViewerSession:
                 return False
             start = time.perf_counter()
             entry, shape = self.entry, self.controls.shape()
-            posed = entry.poser.pose(params, shape)
             payload = 0
-            if self.server_render.value and self.app.cuda:
+            if self.server_render.value and self.app.cuda:  # full frames instead of splats: no splat posing
                 from viewer.server_render import render_view
 
                 image = render_view(entry.avatar, params, shape, self.client.camera, height=min(720, self.client.camera.image_height))
                 self.scene.set_background_image(image, format="jpeg", jpeg_quality=90)
             else:
+                posed = entry.poser.pose(params, shape)
                 with self.client.atomic():
                     payload = self.nodes.show(posed, wireframe=self.wireframe.value)
             self.last_key = key

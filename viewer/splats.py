@@ -48,6 +48,8 @@ class Chunk:
     faces: torch.Tensor  # [f, 3] the triangles they are bound to
     slot: torch.Tensor  # [n] each Gaussian's row in `faces`
     rgba: np.ndarray  # [n] colour and opacity, packed as viser sends them
+    local_means: torch.Tensor  # [n, 3] in their triangles' frames
+    local_covariances: torch.Tensor  # [n, 3, 3]
 
 
 class SplatPoser:
@@ -93,20 +95,20 @@ class SplatPoser:
     def chunk(self, index: np.ndarray) -> Chunk:
         """A chunk of Gaussians `index`, with what posing and packing them needs."""
         index = np.sort(np.asarray(index))
-        binding = self.binding[torch.from_numpy(index)]
-        needed, slot = torch.unique(binding, return_inverse=True)
+        rows = torch.from_numpy(index)
+        needed, slot = torch.unique(self.binding[rows], return_inverse=True)
         faces = self.faces[needed]
         rgba = np.concatenate([to_uint8(self.rgbs[index]), to_uint8(self.opacities[index])], axis=1)
-        return Chunk(index, np.unique(faces.numpy()), faces, slot, np.ascontiguousarray(rgba).view(np.uint32)[:, 0])
+        return Chunk(index, np.unique(faces.numpy()), faces, slot, np.ascontiguousarray(rgba).view(np.uint32)[:, 0],
+                     self.local_means[rows], self.local_covariances[rows])
 
     @torch.no_grad()
     def geometry(self, vertices: torch.Tensor, chunk: Chunk) -> tuple[torch.Tensor, torch.Tensor]:
         """Centres [n, 3] and covariances [n, 3, 3] of a chunk's Gaussians on a posed mesh [V, 3]."""
-        idx = torch.from_numpy(chunk.gaussians)
         rot, k, centre = triangle_frames(vertices, chunk.faces)
         rot, k, centre = rot[chunk.slot], k[chunk.slot], centre[chunk.slot]
-        means = k[:, None] * (rot @ self.local_means[idx][:, :, None])[..., 0] + centre
-        cov = (k**2)[:, None, None] * (rot @ self.local_covariances[idx] @ rot.transpose(-1, -2))
+        means = k[:, None] * (rot @ chunk.local_means[:, :, None])[..., 0] + centre
+        cov = (k**2)[:, None, None] * (rot @ chunk.local_covariances @ rot.transpose(-1, -2))
         return means, cov
 
     @torch.no_grad()
