@@ -16,6 +16,7 @@ from torch import nn
 
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
+from avatar.io.torch_file import load_torch_file
 
 FORMAT = "l2t-avatar model 1"
 _ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +59,7 @@ def load_model(path: str | Path | None, kind: str = "audio2mesh", device="cpu") 
     path = Path(path) if path is not None else DEFAULTS[kind]
     if path.is_dir():
         path = path / "best.pt"
-    if not path.is_file():
-        raise L2TError(f"{name} checkpoint not found: {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise L2TError(f"cannot read {name} checkpoint {path}: {str(exc).splitlines()[0][:200]}") from None
+    blob = load_torch_file(path, f"{name} checkpoint")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != kind:
         found = blob.get("kind") if isinstance(blob, dict) else None
         raise L2TError(f"{path} is not a {name} checkpoint" + (f" (it is a {NAMES.get(found, found)} one)" if found else ""))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
+from avatar.checks import check_fps, check_output_file
 from avatar.errors import L2TError
 
 
 def _cmd_data_build(args: argparse.Namespace) -> None:
     from audio2mesh.data.corpus import CorpusBuilder, format_summary
 
+    check_fps(args.fps)
+    _check_positive(hours=args.hours)
     builder = CorpusBuilder(args.out, seed=args.seed, fps=args.fps, rig_path=args.rig, log=lambda m: print(m, file=sys.stderr))
     summary = builder.build(args.hours, progress=not args.quiet)
     print(format_summary(summary))
@@ -33,13 +37,15 @@ def speech_alignment(audio, transcript: str | None, log):
     return align.recognize_phones(audio)
 
 
-def load_speech(path: str, min_seconds: float):
-    """Audio of a speech file at 16 kHz; L2TError if it is missing, unreadable, too short or silent."""
+def load_speech(path: str, min_seconds: float, max_seconds: float | None = None):
+    """Audio of a speech file at 16 kHz; L2TError if it is missing, unreadable, too short, too long
+    (default limit: avatar.checks.MAX_AUDIO_SECONDS) or silent."""
     import numpy as np
 
+    from avatar.checks import MAX_AUDIO_SECONDS
     from avatar.io.audio import SPEECH_RATE, read_audio
 
-    audio = read_audio(path)
+    audio = read_audio(path, max_seconds=MAX_AUDIO_SECONDS if max_seconds is None else max_seconds)
     if len(audio) == 0:
         raise L2TError(f"{path} holds no audio")
     if len(audio) < min_seconds * SPEECH_RATE:
@@ -49,20 +55,38 @@ def load_speech(path: str, min_seconds: float):
     return audio
 
 
+MAX_TRANSCRIPT_BYTES = 1 << 20
+
+
+def read_transcript(path: str) -> str:
+    """A UTF-8 text file's contents; L2TError for a missing, binary or over-long (> 1 MB) file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_TRANSCRIPT_BYTES + 1)
+    except OSError as exc:
+        raise L2TError(f"cannot read transcript file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_TRANSCRIPT_BYTES:
+        raise L2TError(f"transcript file {path} is over {MAX_TRANSCRIPT_BYTES >> 20} MB; give the words of one clip")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise L2TError(f"transcript file {path} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise L2TError(f"transcript file {path} is not text (it holds NUL bytes)")
+    return text
+
+
 def _cmd_teacher(args: argparse.Namespace) -> None:
     from audio2mesh.data.tts import ToolMissing
     from audio2mesh.teacher.animator import TeacherAnimator
     from avatar.io.audio import SPEECH_RATE
     from avatar.rig import load_rig
 
-    if args.fps <= 0:
-        raise L2TError(f"--fps must be positive, got {args.fps}")
+    check_fps(args.fps)
+    check_output_file(args.output, "-o", (".npz",))
     transcript = args.transcript
     if args.transcript_file:
-        try:
-            transcript = open(args.transcript_file, encoding="utf-8").read()
-        except OSError as exc:
-            raise L2TError(f"cannot read transcript file {args.transcript_file}: {exc.strerror}") from None
+        transcript = read_transcript(args.transcript_file)
     audio = load_speech(args.audio, 1.0 / args.fps)  # check the input before loading the rig
     animator = TeacherAnimator(load_rig(args.rig), args.fps)
     try:
@@ -124,6 +148,8 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
                       w_distill=args.w_distill, distill_from=args.distill_from, synthetic_only=args.synthetic_only,
                       eval_every=args.eval_every, amp=not args.no_amp, audio_encoder=args.audio_encoder)
     _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    if args.fps is not None:
+        check_fps(args.fps)
     trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet,
                                 rig_path=args.rig)
     last = trainer.run()
@@ -134,14 +160,16 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
 
 def _check_positive(**values) -> None:
     for name, value in values.items():
-        if not value > 0:
-            raise L2TError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if not (value > 0 and math.isfinite(value)):
+            raise L2TError(f"--{name.replace('_', '-')} must be a positive finite number, got {value}")
 
 
 def _cmd_train_expert(args: argparse.Namespace) -> None:
     from sync_expert.train import ExpertConfig, LipReaderTrainer, SyncTrainer
 
     _check_positive(epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
+    if args.fps is not None:
+        check_fps(args.fps)
     cfg = ExpertConfig(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr,
                        seed=args.seed, half=args.half, fps=args.fps)
     cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer

@@ -20,6 +20,7 @@ from torch import nn
 
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
+from avatar.io.torch_file import load_torch_file
 
 
 class Distributed:
@@ -90,10 +91,7 @@ def save_state(path: Path, **state) -> None:
 def load_state(path: Path) -> dict:
     if not path.is_file():
         raise L2TError(f"--resume: no training state at {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise L2TError(f"cannot read training state {path}: {str(exc).splitlines()[0][:200]}") from None
+    return load_torch_file(path, "training state")
 
 
 class LossLog:

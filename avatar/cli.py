@@ -6,13 +6,19 @@ User errors (L2TError) print one line and exit with code 2; bugs keep their trac
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from avatar import __version__
+from avatar.checks import MAX_AUDIO_SECONDS, VIDEO_SUFFIXES, check_fps, check_output_file, check_output_folder, check_seconds, check_size
 from avatar.errors import L2TError
 
 MIN_FIT_SIZE = 64
+MAX_FIT_ITERATIONS = 1_000_000
+MAX_DEMO_SECONDS = 600.0
 RIG_HELP = "rig: a FLAME .pkl (2020/2023) or an l2t-avatar rig .npz; default $L2T_FLAME_PATH, else the built-in l2t-head"
 
 
@@ -43,27 +49,35 @@ def _load_avatar_and_motion(args: argparse.Namespace):
     """The avatar, and the motion from --demo or --motion (None when neither is given)."""
     from avatar.device import resolve_device
     from avatar.io.avatar_folder import load_avatar
-    from avatar.motion import demo_motion, load_motion
+    from avatar.motion import DEFAULT_FPS, demo_motion, load_motion
 
+    if args.demo:
+        check_seconds(args.seconds, "--seconds", MAX_DEMO_SECONDS)
     device = resolve_device(getattr(args, "device", None))
     avatar = load_avatar(args.avatar, rig_path=args.rig, device=device)
     motion = None
     if args.demo:
-        motion = demo_motion(avatar.rig.data.expression_names, seconds=args.seconds, fps=getattr(args, "fps", None) or 25.0)
+        fps = getattr(args, "fps", None)
+        motion = demo_motion(avatar.rig.data.expression_names, seconds=args.seconds, fps=DEFAULT_FPS if fps is None else fps)
     elif args.motion:
         motion = load_motion(args.motion, avatar.rig.num_vertices, avatar.rig.num_expressions)
     return avatar, motion
 
 
 def _cmd_render(args: argparse.Namespace) -> None:
+    from avatar.io.audio import read_audio
     from avatar.render.animate import render_motion_to_mp4
 
-    if args.size < 16 or args.size % 2:
-        raise L2TError(f"--size must be an even number of pixels >= 16, got {args.size}")
-    avatar, motion = _load_avatar_and_motion(args)
-    if motion is None:
+    check_size(args.size)
+    if args.fps is not None:
+        check_fps(args.fps)
+    check_output_file(args.output, "-o", VIDEO_SUFFIXES)
+    if not args.demo and not args.motion:
         raise L2TError("give --motion FILE.npz or --demo")
-    if args.fps:
+    if args.audio is not None and len(read_audio(args.audio, max_seconds=MAX_AUDIO_SECONDS)) == 0:  # checked before rendering
+        raise L2TError(f"{args.audio} holds no audio")
+    avatar, motion = _load_avatar_and_motion(args)
+    if args.fps is not None:
         motion = motion.resample(args.fps)
     stats = render_motion_to_mp4(avatar, motion, args.output, size=args.size, camera=args.camera, audio=args.audio, progress=not args.quiet)
     print(f"wrote {args.output}: {stats.frames} frames at {motion.fps:g} fps, {args.size}x{args.size}, "
@@ -88,8 +102,14 @@ def _cmd_view(args: argparse.Namespace) -> None:
 
     if not 0 <= args.port <= 65535:
         raise L2TError(f"--port must be in 0..65535, got {args.port}")
+    if args.token is not None and not 16 <= len(args.token) <= 256:
+        raise L2TError("--token must be 16 to 256 characters (a long random string)")
+    if args.avatar_root is not None and not Path(args.avatar_root).is_dir():
+        raise L2TError(f"--avatar-root {args.avatar_root} is not a folder")
+    check_seconds(args.max_audio_seconds, "--max-audio-seconds", MAX_AUDIO_SECONDS)
     app = ViewerApp(ViewOptions(avatars=args.avatars, audio=args.audio, host=args.host, port=args.port, device=args.device,
-                                checkpoint=args.ckpt, audio_encoder=args.audio_encoder, rig=args.rig))
+                                checkpoint=args.ckpt, audio_encoder=args.audio_encoder, rig=args.rig, token=args.token,
+                                avatar_root=args.avatar_root, max_audio_seconds=args.max_audio_seconds))
     url = app.start()
     names = ", ".join(app.avatars)
     print(f"l2t-avatar view: {url}  (avatars: {names}; {app.device.type}; Ctrl-C to stop)", flush=True)
@@ -99,6 +119,7 @@ def _cmd_view(args: argparse.Namespace) -> None:
 def _cmd_export_ply(args: argparse.Namespace) -> None:
     from avatar.io.ply import write_splat_ply
 
+    check_output_file(args.output, "-o", (".ply",))
     avatar, motion = _load_avatar_and_motion(args)
     if motion is None:
         verts = avatar.neutral_vertices()
@@ -118,10 +139,10 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
     if args.video is None and args.tracked is None:
         raise L2TError("give a video to fit, or --tracked DIR")
-    if args.size < MIN_FIT_SIZE or args.size % 2:
-        raise L2TError(f"--size must be an even number of pixels >= {MIN_FIT_SIZE}, got {args.size}")
-    if args.iterations is not None and args.iterations < 1:
-        raise L2TError(f"--iterations must be positive, got {args.iterations}")
+    check_size(args.size, minimum=MIN_FIT_SIZE)
+    if args.iterations is not None and not 1 <= args.iterations <= MAX_FIT_ITERATIONS:
+        raise L2TError(f"--iterations must be in 1..{MAX_FIT_ITERATIONS}, got {args.iterations}")
+    check_output_folder(args.output)
     device = resolve_device(args.device)
     rig = load_rig(args.rig, device=device)
     indices = None
@@ -131,10 +152,27 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         embedding = load_landmark_embedding(args.landmark_embedding)
         apply_landmark_embedding(rig, embedding)
         indices = embedding.mediapipe_indices
+    face_track = None
+    if args.landmarks:
+        from avatar.fit.landmarks import load_face_track
+
+        face_track = load_face_track(args.landmarks)
     opts = FitOptions(size=args.size, iterations=args.iterations, resume=args.resume, progress=not args.quiet, rig_path=args.rig,
                       landmark_indices=indices, seed=args.seed)
-    result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device)
+    result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device, face_track=face_track)
     print(result.summary())
+
+
+def _cmd_landmarks(args: argparse.Namespace) -> None:
+    from avatar.fit.landmarks import detect_faces, save_face_track
+    from avatar.fit.video_input import read_video
+
+    check_output_file(args.output, "-o", (".npz",))
+    video = read_video(args.video)
+    track = detect_faces(video.frames, video.fps, progress=not args.quiet)
+    save_face_track(args.output, track)
+    print(f"wrote {args.output}: a face in {len(track.frame_indices)} of {track.num_frames} frames; "
+          f"fit with: l2t-avatar fit {args.video} --landmarks {args.output}")
 
 
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
@@ -190,11 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "'Render MP4' downloads, and stats. Each browser tab has its own camera and playback. "
                                    "With CUDA, a toggle shows full-quality gsplat frames rendered on the server.",
                        epilog="examples:\n  l2t-avatar view\n  l2t-avatar view my_avatar other_avatar --audio examples/hello.wav\n"
-                              "  l2t-avatar view --host 0.0.0.0 --port 8081   (reachable from other machines)")
+                              "  l2t-avatar view --host 0.0.0.0 --port 8081   (other machines: open the printed URL, it carries the token)")
     p.add_argument("avatars", nargs="*", metavar="AVATAR_DIR", help="avatar folders to offer (default: the built-in default avatar)")
     p.add_argument("--audio", default=None, help="speech to load at start (wav, flac, mp3, ogg...)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080; the next free one if taken)")
+    p.add_argument("--token", default=None,
+                   help="access token the page's address must carry (?token=...); default: a new random one whenever "
+                        "--host is not loopback, none on loopback")
+    p.add_argument("--avatar-root", default=None,
+                   help="'Load avatar folder' may open folders inside this one (besides the AVATAR_DIRs given; default: only those)")
+    p.add_argument("--max-audio-seconds", type=float, default=600.0, help="longest speech a visitor may upload (default: 600)")
     _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help="the FLAME .pkl the avatars were made on, if it is not where it was")
     p.set_defaults(func=_cmd_view)
@@ -249,11 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 1500 of 8 frames on CUDA, 300 of 1 frame on CPU)")
     p.add_argument("--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)")
     p.add_argument("--tracked", default=None, help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking")
+    p.add_argument("--landmarks", default=None,
+                   help="face landmarks of this video from 'l2t-avatar landmarks' (e.g. made on a machine that has libEGL): skip detection")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its last checkpoint")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("landmarks", help="detect face landmarks in a video, for 'fit --landmarks' (e.g. on another machine)",
+                       description="Run MediaPipe's face landmarker over a video (it needs libEGL) and save the 478 "
+                                   "landmarks, blendshape scores and head transforms of every frame with a face.")
+    p.add_argument("video", help="the video (anything ffmpeg reads, constant frame rate)")
+    p.add_argument("-o", "--output", default="landmarks.npz", help="npz to write (default: landmarks.npz)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_landmarks)
 
     from audio2mesh.cli import add_commands as add_speech_commands
     from audio2mesh.cli import add_training_commands
@@ -263,10 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so every atomic writer removes its temporary file."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], None] = args.func
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:
         func(args)
     except L2TError as exc:
@@ -275,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

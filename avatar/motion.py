@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from avatar.checks import MAX_FPS
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
 from avatar.io.npz import read_npz
@@ -82,9 +83,12 @@ def load_motion(path: str | Path, num_vertices: int, num_expressions: int) -> Mo
 
 def motion_from_arrays(data: dict, num_vertices: int, num_expressions: int, source: str = "motion") -> Motion:
     """Validate raw arrays (see the module docstring) and build a Motion."""
-    fps = float(data.pop("fps", DEFAULT_FPS))
-    if not math.isfinite(fps) or fps <= 0:
-        raise L2TError(f"{source}: fps must be a positive number, got {fps}")
+    raw_fps = np.asarray(data.pop("fps", DEFAULT_FPS))
+    if raw_fps.size != 1 or not np.issubdtype(raw_fps.dtype, np.number):
+        raise L2TError(f"{source}: fps must be one number, got {raw_fps.dtype} {list(raw_fps.shape)}")
+    fps = float(raw_fps.reshape(()))
+    if not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise L2TError(f"{source}: fps must be in (0, {MAX_FPS:g}], got {fps}")
     known = set(PARAM_WIDTHS) | {"expression", "vertices"}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
+from avatar.checks import VIDEO_SUFFIXES, check_fps, check_output_file, check_size
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import Motion
-
-MAX_FPS = 120.0
 
 
 @dataclass
@@ -50,14 +49,6 @@ class SpeakResult:
     seconds: float  # audio duration
     timings: dict[str, float]
     device: str
-
-
-def _check_output(path: str, what: str) -> None:
-    p = Path(path)
-    if p.is_dir():
-        raise L2TError(f"{what} {p} is a folder; give a file name")
-    if not p.parent.exists():
-        raise L2TError(f"{what} {p}: folder {p.parent} does not exist")
 
 
 def expression_map(model_names: list[str], rig_names: list[str], rig_label: str) -> torch.Tensor:
@@ -94,15 +85,14 @@ def speak(opts: SpeakOptions) -> SpeakResult:
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if not 0 < opts.fps <= MAX_FPS:
-        raise L2TError(f"--fps must be in (0, {MAX_FPS:g}], got {opts.fps:g}")
+    check_fps(opts.fps)
+    if opts.size is not None:
+        check_size(opts.size)
+    check_output_file(opts.output, "-o", VIDEO_SUFFIXES)
+    if opts.save_motion:
+        check_output_file(opts.save_motion, "--save-motion", (".npz",))
     device = resolve_device(opts.device)
     size = opts.size or (512 if device.type == "cuda" else 256)
-    if size < 16 or size % 2:
-        raise L2TError(f"--size must be an even number of pixels >= 16, got {size}")
-    _check_output(opts.output, "-o")
-    if opts.save_motion:
-        _check_output(opts.save_motion, "--save-motion")
     audio = load_speech(opts.audio, 1.0 / opts.fps)
     avatar = load_avatar(opts.avatar, rig_path=opts.rig, device=device)
     model, meta = load_model(opts.checkpoint, "audio2mesh", device)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from avatar.fit.landmarks import FaceTrack, detect_faces
+from avatar.fit.landmarks import FaceTrack, detect_faces, load_face_track, save_face_track
 from avatar.fit.pipeline import FitOptions, fit_avatar
 from avatar.fit.synthetic import synthetic_frames
 from avatar.fit.video_input import VideoFrames
@@ -57,16 +57,6 @@ def decode(path: Path) -> VideoFrames:
         return VideoFrames(np.stack(frames), float(fps), (frames[0].shape[1], frames[0].shape[0]), 1.0)
 
 
-def save_track(path: Path, track: FaceTrack) -> None:
-    np.savez_compressed(path, frame_indices=track.frame_indices, landmarks=track.landmarks, blendshapes=track.blendshapes,
-                        blendshape_names=np.array(track.blendshape_names), head_transforms=track.head_transforms, num_frames=track.num_frames)
-
-
-def load_track(path: Path) -> FaceTrack:
-    d = np.load(path)
-    return FaceTrack(d["frame_indices"], d["landmarks"], d["blendshapes"], [str(n) for n in d["blendshape_names"]], d["head_transforms"], int(d["num_frames"]))
-
-
 def truth_track(avatar, truth: dict) -> FaceTrack:
     """Landmarks projected from the true meshes (for a clip too long to detect on the CPU here)."""
     motion = {k: torch.from_numpy(v).to(avatar.device) for k, v in truth["motion"].items()}
@@ -84,11 +74,11 @@ def truth_track(avatar, truth: dict) -> FaceTrack:
 def landmarks_for(name: str, frames: VideoFrames, cache: Path | None) -> tuple[FaceTrack | None, str]:
     """MediaPipe landmarks: from the cache when there (detected on another machine), else detected now."""
     if cache is not None and (cache / f"{name}.npz").is_file():
-        return load_track(cache / f"{name}.npz"), f"cached ({cache / name}.npz)"
+        return load_face_track(cache / f"{name}.npz"), f"cached ({cache / name}.npz)"
     track = detect_faces(frames.frames, frames.fps)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        save_track(cache / f"{name}.npz", track)
+        save_face_track(cache / f"{name}.npz", track)
     return track, "detected in the run"
 
 

@@ -185,3 +185,105 @@ def test_a_landmark_embedding_makes_a_rig_track_a_subset(head, tmp_path):
     assert torch.allclose(rig.landmarks(rig.v_template[None]), full[:, picks])
     np.savez(tmp_path / "bad.npz", lmk_face_idx=np.array([0]))
     assert main(["fit", "in.mp4", "--landmark-embedding", str(tmp_path / "bad.npz"), "--device", "cpu", "-o", str(tmp_path / "o")]) == 2
+
+
+class _Planted:
+    """A pickle that runs a shell command when loaded the unsafe way."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("name", ["tracking.pt", "checkpoint.pt"])
+def test_a_planted_resume_checkpoint_is_refused_and_runs_nothing(name, clip, fitted, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "me"
+    work = work_folder(out)
+    work.mkdir()
+    if name == "checkpoint.pt":  # the Gaussian stage resumes after tracking: give it the tracking
+        shutil.copytree(fitted / "tracked", work / "tracked")
+        (work / "tracking.json").write_text(json.dumps({"frames": {}, "tracking": {}, "seconds": {}}))
+    marker = tmp_path / "pwned"
+    torch.save({"iteration": 1, "payload": _Planted(marker)}, work / name)
+    capsys.readouterr()
+    assert main(["fit", str(clip[0]), "-o", str(out), "--resume", "--iterations", "5", "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing" in err[0] and "never unpickles" in err[0] and "weights_only" not in err[0]
+    assert not marker.exists() and not out.exists()
+
+
+def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, monkeypatch):
+    """Killed mid-way, tracking continues from the checkpoint it saved and ends where an
+    uninterrupted run ends."""
+    from avatar.fit import tracking
+    from avatar.fit.landmarks import detect_faces
+    from avatar.fit.video_input import read_video
+    from avatar.rig import load_rig
+
+    vf = read_video(clip[0])
+    track = detect_faces(vf.frames, vf.fps)
+    rig = load_rig()
+    args = (rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
+            track.head_transforms, 20, 30)
+    whole = tracking.track_sequence(*args)
+
+    real_tqdm = tracking.tqdm
+
+    class KilledAfter(real_tqdm):
+        steps = 0
+
+        def update(self, n=1):
+            super().update(n)
+            KilledAfter.steps += n
+            if KilledAfter.steps == 35:  # in the second stage
+                raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "tracking.pt"
+    monkeypatch.setattr(tracking, "tqdm", KilledAfter)
+    with pytest.raises(KeyboardInterrupt):
+        tracking.track_sequence(*args, checkpoint=checkpoint, checkpoint_seconds=0.0)
+    monkeypatch.setattr(tracking, "tqdm", real_tqdm)
+    assert checkpoint.is_file()
+    resumed = tracking.track_sequence(*args, checkpoint=checkpoint, checkpoint_seconds=1e9)
+    for key in whole.params:
+        assert torch.allclose(whole.params[key], resumed.params[key], atol=1e-6), key
+    assert torch.allclose(whole.vertex_offsets, resumed.vertex_offsets, atol=1e-7)
+    assert torch.allclose(whole.K, resumed.K)
+
+
+def test_gaussian_checkpoints_come_by_wall_time_too(fitted, tmp_path):
+    rig = load_avatar(fitted).rig
+    data = read_tracked_folder(fitted / "tracked", rig.num_vertices, rig.num_expressions)
+    train, _ = heldout_split(data.num_frames)
+    cfg = OptimizeConfig(iterations=4, checkpoint_every=1000, checkpoint_seconds=0.0)
+    fitter = GaussianFitter(rig, data, train, cfg, torch.device("cpu"))
+    saved = []
+    fitter.save_checkpoint = lambda path: saved.append(fitter.iteration)
+    fitter.run(tmp_path / "checkpoint.pt")
+    assert saved == [1, 2, 3, 4]  # every step, since every step is past 0 s (by count alone: only at the end)
+
+
+def test_landmarks_file_from_another_machine(clip, tmp_path, capsys):
+    """`l2t-avatar landmarks` saves what `fit --landmarks` reads (for a GPU server without libEGL)."""
+    from avatar.fit.landmarks import load_face_track
+
+    lm = tmp_path / "lm.npz"
+    assert main(["landmarks", str(clip[0]), "-o", str(lm), "--quiet"]) == 0
+    track = load_face_track(lm)
+    assert track.num_frames == 16 and len(track.frame_indices) == 16 and track.landmarks.shape == (16, 478, 3)
+    out = tmp_path / "me"
+    assert main(["fit", str(clip[0]), "--landmarks", str(lm), "-o", str(out), "--iterations", "5", "--device", "cpu", "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["tracking"]["landmark_error_px"] < 1.5
+    short = tmp_path / "short.mp4"
+    _short_clip(short, clip[0], 10)
+    capsys.readouterr()
+    assert main(["fit", str(short), "--landmarks", str(lm), "-o", str(tmp_path / "other"), "--device", "cpu", "--quiet"]) == 2
+    assert "of another video" in capsys.readouterr().err
+    lm.write_bytes(b"not an npz")
+    assert main(["fit", str(clip[0]), "--landmarks", str(lm), "-o", str(tmp_path / "other"), "--device", "cpu", "--quiet"]) == 2

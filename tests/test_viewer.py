@@ -144,25 +144,26 @@ def test_audio_channel_html():
 
 @pytest.fixture(scope="module")
 def engine():
-    eng = SpeechEngine(torch.device("cpu"))
-    yield eng
-    eng.close()
+    return SpeechEngine(torch.device("cpu"), max_audio_seconds=5.0)
 
 
 def test_speech_upload_makes_motion_and_refuses_bad_files(engine, avatar, tmp_path):
     names, label = avatar.rig.data.expression_names, avatar.rig.data.name
+    uploads = tmp_path / "tab"
+    uploads.mkdir()
     good = write_wav(tmp_path / "hi.wav", speech(1.2)).read_bytes()
-    got = engine.from_upload("hi.wav", good, names, label)
+    got = engine.from_upload("hi.wav", good, names, label, into=uploads)
     assert got.motion.num_frames == 30 and got.name == "hi.wav" and got.wav_data_uri.startswith("data:audio/wav;base64,")
     assert float(got.motion.params["jaw"][:, 0].max()) > 0.02
     silent = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32)).read_bytes()
     cases = {"notes.txt": (b"hello", "not an audio file"), "empty.wav": (b"", "is empty"),
-             "fake.wav": (b"RIFF" + bytes(200), "fake.wav"), "quiet.wav": (silent, "silent")}
+             "fake.wav": (b"RIFF" + bytes(200), "fake.wav"), "quiet.wav": (silent, "silent"),
+             "long.wav": (write_wav(tmp_path / "long.wav", speech(6.5)).read_bytes(), "longer than 5 s")}
     for name, (content, message) in cases.items():
         with pytest.raises(L2TError, match=message) as err:
-            engine.from_upload(name, content, names, label)
-        assert engine._uploads.name not in str(err.value)  # the message names the upload, not a temp path
-    leftovers = [p for p in __import__("pathlib").Path(engine._uploads.name).rglob("*") if p.is_file()]
+            engine.from_upload(name, content, names, label, into=uploads)
+        assert str(uploads) not in str(err.value)  # the message names the upload, not a temp path
+    leftovers = [p for p in uploads.rglob("*") if p.is_file()]
     assert len(leftovers) == 1  # only the good upload is kept (for Render MP4's audio track)
 
 

@@ -41,12 +41,22 @@ def artifacts(tmp_path_factory) -> Path:
     return folder
 
 
+TOKEN = "browser-test-token-0123456789"
+
+
 @pytest.fixture(scope="module")
-def app():
+def avatar_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("avatar_root")
+
+
+@pytest.fixture(scope="module")
+def app(avatar_root):
+    """The viewer as served beyond loopback: with an access token, and an avatar root for "Load avatar folder"."""
     from viewer.app import ViewerApp, ViewOptions
 
-    viewer = ViewerApp(ViewOptions(port=0, device="cpu"))
+    viewer = ViewerApp(ViewOptions(port=0, device="cpu", token=TOKEN, avatar_root=str(avatar_root)))
     viewer.url = viewer.start()
+    assert viewer.url.endswith(f"/?token={TOKEN}")
     yield viewer
     viewer.stop()
 
@@ -143,16 +153,22 @@ def test_avatar_is_visible_and_the_jaw_slider_moves_it(app, tab, artifacts):
     assert changed[h // 2:].sum() > changed[: h // 2].sum()  # and what changed is low on the face
 
 
-def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path):
+def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path, avatar_root):
     from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR
+    from viewer.security import AvatarFolderPolicy
 
     page, session = tab()
-    mine = tmp_path / "my_avatar"
+    mine = avatar_root / "my_avatar"
     shutil.copytree(DEFAULT_AVATAR_DIR, mine)
-    control(page, "folder").locator("input").fill(str(tmp_path / "nowhere"))
-    page.get_by_role("button", name="Load avatar folder").click()
-    page.get_by_text("avatar folder not found").first.wait_for(timeout=15_000)  # a message, not a crash
-    control(page, "folder").locator("input").fill(str(mine))
+    outside = tmp_path / "outside"
+    shutil.copytree(DEFAULT_AVATAR_DIR, outside)
+    for refused in (str(avatar_root / "nowhere"), str(outside), "/etc"):  # missing, outside the root, not an avatar
+        control(page, "folder").locator("input").fill(refused)
+        shown = page.get_by_text(AvatarFolderPolicy.REFUSAL).count()
+        page.get_by_role("button", name="Load avatar folder").click()  # the same message each time, not a crash
+        wait_for(lambda: page.get_by_text(AvatarFolderPolicy.REFUSAL).count() > shown, what=f"the refusal of {refused}")
+    assert "outside" not in app.avatars
+    control(page, "folder").locator("input").fill("my_avatar")  # relative to the root
     page.get_by_role("button", name="Load avatar folder").click()
     wait_for(lambda: session.entry.name == "my_avatar", what="the loaded avatar to be shown")
     assert "my_avatar" in app.avatars and session.avatar_menu.value == "my_avatar"

@@ -7,6 +7,7 @@ scene nodes) lives in its session, so several tabs work side by side.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ import torch
 
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
+from avatar.motion import DEFAULT_FPS
+from viewer.security import AvatarFolderPolicy, ServerGuards, is_loopback, new_token, token_required
 from viewer.session import ViewerSession
 from viewer.speech import Speech, SpeechEngine
 from viewer.splats import SplatPoser
@@ -43,9 +46,14 @@ class ViewOptions:
     checkpoint: str | None = None
     audio_encoder: str | None = None
     rig: str | None = None
-    fps: float = 25.0
+    fps: float = DEFAULT_FPS
     seed: int = 0
     max_rate: float = 30.0  # most updates per second a tab gets (bench/viewer_updates.py: what a 2-core server sustains)
+    token: str | None = None  # access token; None: a new one when serving beyond loopback, none on loopback
+    avatar_root: str | None = None  # "Load avatar folder" may also open folders inside this one
+    max_audio_seconds: float = 600.0  # longest speech a tab may upload
+    max_upload_mb: float = 64.0
+    max_renders: int = 2  # "Render MP4" jobs at once, over all tabs
 
 
 class ViewerApp:
@@ -56,13 +64,18 @@ class ViewerApp:
         self.device = resolve_device(opts.device)
         self.cuda = self.device.type == "cuda"
         self.seed, self.max_rate = opts.seed, opts.max_rate
+        self.token = opts.token or (None if is_loopback(opts.host) else new_token())
+        self.folders = AvatarFolderPolicy(opts.avatars, opts.avatar_root)
+        self.render_slots = threading.BoundedSemaphore(max(1, opts.max_renders))
+        self.guards: ServerGuards | None = None
         self.avatars: dict[str, AvatarEntry] = {}  # by name, in the order loaded
         self._by_key: dict[str, AvatarEntry] = {}  # by resolved folder
         self.sessions: dict[int, ViewerSession] = {}
         self._avatar_lock = threading.Lock()
         for folder in opts.avatars or [None]:
             self.load_avatar(folder)
-        self.engine = SpeechEngine(self.device, opts.checkpoint, opts.audio_encoder, opts.fps)
+        self.engine = SpeechEngine(self.device, opts.checkpoint, opts.audio_encoder, opts.fps, opts.max_audio_seconds,
+                                   int(opts.max_upload_mb * 2**20))
         self.engine.load()
         first = self.default_entry()
         self.speech: Speech | None = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None
@@ -71,7 +84,13 @@ class ViewerApp:
     def default_entry(self) -> AvatarEntry:
         return next(iter(self.avatars.values()))
 
-    def load_avatar(self, folder: str | None) -> AvatarEntry:
+    def load_requested_avatar(self, text: str) -> AvatarEntry:
+        """What a visitor's "Load avatar folder" opens: only a folder the policy allows."""
+        if not text.strip():
+            raise L2TError("give the path of an avatar folder")
+        return self.load_avatar(self.folders.resolve(text.strip()))
+
+    def load_avatar(self, folder: str | Path | None) -> AvatarEntry:
         """Load an avatar folder (None: the default avatar) once; L2TError for a bad folder."""
         from avatar.io.avatar_folder import load_avatar
         from avatar.render.animate import head_framing
@@ -98,13 +117,16 @@ class ViewerApp:
         """Start serving; returns the page's URL."""
         import viser
 
-        self.server = viser.ViserServer(host=self.opts.host, port=self.opts.port, verbose=False)
+        with token_required(self.token) if self.token else contextlib.nullcontext():
+            self.server = viser.ViserServer(host=self.opts.host, port=self.opts.port, verbose=False)
+        self.guards = ServerGuards(self.server, self.engine.max_upload_bytes, self._upload_refused)
         self.server.gui.configure_theme(control_width="large", dark_mode=False, show_logo=False)
         self.server.scene.set_up_direction("+y")  # the rig's up; set for all tabs before any connects
         self.server.on_client_connect(self._connected)
         self.server.on_client_disconnect(self._disconnected)
-        host = "localhost" if self.opts.host in ("0.0.0.0", "127.0.0.1") else self.opts.host
-        return f"http://{host}:{self.server.get_port()}"
+        host = "localhost" if self.opts.host in ("0.0.0.0", "127.0.0.1", "::", "::1") else self.opts.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.server.get_port()}" + (f"/?token={self.token}" if self.token else "")
 
     def _connected(self, client) -> None:
         self.sessions[client.client_id] = ViewerSession(self, client)
@@ -113,13 +135,19 @@ class ViewerApp:
         session = self.sessions.pop(client.client_id, None)
         if session is not None:
             session.close()
+        if self.guards is not None:
+            self.guards.client_gone(client.client_id)
+
+    def _upload_refused(self, client_id: int, name: str, reason: str) -> None:
+        session = self.sessions.get(client_id)
+        if session is not None:
+            session.upload_refused(name, reason)
 
     def stop(self) -> None:
         for session in list(self.sessions.values()):
             session.close()
         if self.server is not None:
             self.server.stop()
-        self.engine.close()
 
     def serve_forever(self) -> None:
         try:

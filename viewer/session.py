@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import tempfile
 import threading
 import time
@@ -64,6 +65,7 @@ class ViewerSession:
         self.sync_errors: deque[float] = deque(maxlen=200)  # playhead - audio at each report (s)
         self.play_requested = 0.0  # when Play was pressed, until the page's audio reports
         self.clock_label = f"clock {self.element_id}"  # the page's audio reports its time here (a hidden field)
+        self.upload_dir = Path(tempfile.mkdtemp(prefix="l2t-view-tab-"))  # this tab's uploads, removed when it closes
 
         self._build_gui()
         self._show_avatar(self.entry)
@@ -150,7 +152,7 @@ class ViewerSession:
 
     def _load_avatar_folder(self) -> None:
         try:
-            entry = self.app.load_avatar(self.avatar_path.value.strip())
+            entry = self.app.load_requested_avatar(self.avatar_path.value)
         except L2TError as exc:
             self.notify("Cannot load avatar", str(exc), error=True)
             return
@@ -191,12 +193,18 @@ class ViewerSession:
         upload = self.upload.value
         self.speech_status.content = f"Animating **{upload.name}**…"
         try:
-            speech = self.app.engine.from_upload(upload.name, upload.content, self.entry.rig_names, self.entry.rig_label)
+            speech = self.app.engine.from_upload(upload.name, upload.content, self.entry.rig_names, self.entry.rig_label,
+                                                 into=self.upload_dir)
         except L2TError as exc:
             self.speech_status.content = f"Could not use {upload.name}: {exc}"
             self.notify("Upload refused", str(exc), error=True)
             return
         self._set_speech(speech)
+
+    def upload_refused(self, name: str, reason: str) -> None:
+        """The server stopped an upload while it arrived (see viewer.security)."""
+        self.speech_status.content = f"Could not use {name}: {reason}"
+        self.notify("Upload refused", f"{name}: {reason}", error=True)
 
     def _set_speech(self, speech: Speech, keep_audio: bool = False) -> None:
         with self.lock:
@@ -394,10 +402,14 @@ class ViewerSession:
     def close(self) -> None:
         self.alive = False
         self.wake.set()
+        shutil.rmtree(self.upload_dir, ignore_errors=True)
 
     # ------------------------------------------------------------ render MP4
     def _start_render(self) -> None:
         if self.rendering:
+            return
+        if not self.app.render_slots.acquire(blocking=False):  # a cap over all tabs
+            self.render_status.content = "The server is busy with other renders; try again in a moment."
             return
         self.rendering = True
         self.render_button.disabled = True
@@ -446,6 +458,7 @@ class ViewerSession:
                 self.render_status.content = f"Render failed: {exc}"
         finally:
             self.rendering = False
+            self.app.render_slots.release()
             if self.alive:
                 self.render_button.disabled = False
                 self.render_progress.visible = False

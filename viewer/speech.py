@@ -21,10 +21,11 @@ import numpy as np
 
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
-from avatar.motion import Motion
+from avatar.motion import DEFAULT_FPS, Motion
 
 UPLOAD_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_AUDIO_SECONDS = 600.0
 
 
 @dataclass
@@ -59,11 +60,12 @@ def wav_bytes(audio: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
 class SpeechEngine:
     """Audio2Mesh and its front-end, loaded on first use; turns speech files into motion."""
 
-    def __init__(self, device, checkpoint: str | None = None, audio_encoder: str | None = None, fps: float = 25.0):
+    def __init__(self, device, checkpoint: str | None = None, audio_encoder: str | None = None, fps: float = DEFAULT_FPS,
+                 max_audio_seconds: float = MAX_AUDIO_SECONDS, max_upload_bytes: int = MAX_UPLOAD_BYTES):
         self.device, self.checkpoint, self.audio_encoder, self.fps = device, checkpoint, audio_encoder, fps
+        self.max_audio_seconds, self.max_upload_bytes = max_audio_seconds, max_upload_bytes
         self._model = None
         self._lock = threading.Lock()
-        self._uploads = tempfile.TemporaryDirectory(prefix="l2t-view-")
 
     def load(self) -> None:
         """Load the checkpoint now (so a bad one fails at start-up, not at the first upload)."""
@@ -82,23 +84,23 @@ class SpeechEngine:
         from audio2mesh.cli import load_speech
         from avatar.speak import speech_motion
 
-        audio = load_speech(str(path), 1.0 / self.fps)
+        audio = load_speech(str(path), 1.0 / self.fps, self.max_audio_seconds)
         self.load()
         model, meta, front = self._model
         with self._lock:
             motion = speech_motion(audio, model, meta, front, self.fps, rig_names, rig_label)
         return Speech(Path(path).name, motion, audio, Path(path))
 
-    def from_upload(self, name: str, content: bytes, rig_names: list[str], rig_label: str) -> Speech:
-        """Speech of uploaded bytes (kept in a temporary folder while the server runs)."""
+    def from_upload(self, name: str, content: bytes, rig_names: list[str], rig_label: str, into: Path) -> Speech:
+        """Speech of uploaded bytes, kept in a new folder inside `into` (the tab's, removed when it closes)."""
         suffix = Path(name).suffix.lower()
         if suffix not in UPLOAD_SUFFIXES:
             raise L2TError(f"{name}: not an audio file (expected {', '.join(UPLOAD_SUFFIXES)})")
         if not content:
             raise L2TError(f"{name} is empty")
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise L2TError(f"{name} is {len(content) / 2**20:.0f} MB; the viewer takes up to {MAX_UPLOAD_BYTES // 2**20} MB")
-        folder = Path(tempfile.mkdtemp(dir=self._uploads.name))
+        if len(content) > self.max_upload_bytes:
+            raise L2TError(f"{name} is {len(content) / 2**20:.0f} MB; the viewer takes up to {self.max_upload_bytes / 2**20:.0f} MB")
+        folder = Path(tempfile.mkdtemp(dir=into))
         path = folder / ("upload" + suffix)
         path.write_bytes(content)
         try:
@@ -108,6 +110,3 @@ class SpeechEngine:
             raise L2TError(str(exc).replace(str(path), name)) from None
         speech.name = name
         return speech
-
-    def close(self) -> None:
-        self._uploads.cleanup()

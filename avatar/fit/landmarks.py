@@ -33,18 +33,68 @@ class FaceTrack:
         return self.num_frames - len(self.frame_indices)
 
 
+NO_EGL = ("MediaPipe's face landmarker needs libEGL, which this machine lacks (Debian/Ubuntu: apt-get install libegl1 "
+          "libgles2); or detect the landmarks on another machine with 'l2t-avatar landmarks VIDEO -o LM.npz' and fit "
+          "here with --landmarks LM.npz")
+
+
 def _landmarker(model_path: Path, num_faces: int):
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
     except ImportError as exc:
+        if "EGL" in str(exc) or "GLES" in str(exc):
+            raise L2TError(NO_EGL) from None
         raise L2TError(f"face landmarks need {MEDIAPIPE_PACKAGE}") from exc
+    except OSError as exc:  # a shared library missing at import
+        raise L2TError(NO_EGL if "EGL" in str(exc) or "GLES" in str(exc) else f"MediaPipe does not load here: {exc}") from None
     if not model_path.is_file():
         raise L2TError(f"face landmarker model not found: {model_path}")
     options = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(model_path)), running_mode=vision.RunningMode.VIDEO,
-        num_faces=num_faces, output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-    return mp, vision.FaceLandmarker.create_from_options(options)
+        base_options=BaseOptions(model_asset_path=str(model_path), delegate=BaseOptions.Delegate.CPU),
+        running_mode=vision.RunningMode.VIDEO, num_faces=num_faces, output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True)
+    try:
+        return mp, vision.FaceLandmarker.create_from_options(options)
+    except (OSError, RuntimeError) as exc:
+        if "EGL" in str(exc) or "GLES" in str(exc) or "libGL" in str(exc):
+            raise L2TError(NO_EGL) from None
+        raise
+
+
+TRACK_ARRAYS = ("frame_indices", "landmarks", "blendshapes", "blendshape_names", "head_transforms", "num_frames")
+
+
+def save_face_track(path: str | Path, track: FaceTrack) -> None:
+    """Write landmarks (what `fit --landmarks` reads) as a compressed npz, atomically."""
+    import io
+
+    from avatar.io.atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, frame_indices=track.frame_indices, landmarks=track.landmarks, blendshapes=track.blendshapes,
+                        blendshape_names=np.array(track.blendshape_names, dtype=str), head_transforms=track.head_transforms,
+                        num_frames=np.array(track.num_frames))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_face_track(path: str | Path) -> FaceTrack:
+    """Landmarks saved by `save_face_track` ('l2t-avatar landmarks'), checked; L2TError when they don't fit."""
+    from avatar.io.npz import read_npz
+
+    d = read_npz(path, "landmarks file")
+    missing = [k for k in TRACK_ARRAYS if k not in d]
+    if missing:
+        raise L2TError(f"{path} is not a landmarks file ('l2t-avatar landmarks' writes them): it lacks {', '.join(missing)}")
+    idx, lm, bs, tf = d["frame_indices"], d["landmarks"], d["blendshapes"], d["head_transforms"]
+    n, total = len(idx), int(np.asarray(d["num_frames"]).reshape(-1)[0]) if np.asarray(d["num_frames"]).size == 1 else -1
+    names = [str(x) for x in np.asarray(d["blendshape_names"]).reshape(-1)]
+    ok = (idx.ndim == 1 and np.issubdtype(idx.dtype, np.integer) and lm.ndim == 3 and lm.shape[0] == n and lm.shape[2] in (2, 3)
+          and bs.ndim == 2 and bs.shape == (n, len(names)) and tf.shape == (n, 4, 4) and total >= n
+          and (n == 0 or (idx.min() >= 0 and idx.max() < total and (np.diff(idx) > 0).all())))
+    if not ok or not all(np.isfinite(a).all() for a in (lm, bs, tf)):
+        raise L2TError(f"{path}: the landmark arrays do not fit together (frames, landmarks [N, L, 3], blendshapes, transforms)")
+    return FaceTrack(idx.astype(np.int64), lm.astype(np.float32), bs.astype(np.float32), names, tf.astype(np.float32), total)
 
 
 def detect_faces(frames, fps: float, model_path: str | Path | None = None, num_faces: int = 2, progress: bool = False) -> FaceTrack:

@@ -12,6 +12,7 @@ Checkpoints every N iterations; resume continues from one bit for bit in the sch
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from avatar.errors import L2TError
 from avatar.fit.background import Background, median_background
 from avatar.fit.image_metrics import psnr, ssim, ssim_map
 from avatar.fit.regions import FACE, HEAD, MOUTH, region_labels
 from avatar.gaussians import GaussianAvatarModel, triangle_frames
 from avatar.io.atomic import atomic_path
+from avatar.io.torch_file import load_torch_file
 from avatar.io.tracked_folder import TrackedFrames
 from avatar.render.cameras import project_points
 from avatar.render.gaussian import render_gaussians
@@ -39,7 +42,8 @@ class OptimizeConfig:
     iterations: int = 3000
     batch: int = 1  # frames per iteration
     sh_degree: int = 1
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # iterations between checkpoints...
+    checkpoint_seconds: float = 60.0  # ...or seconds, whichever comes first (a kill loses at most this)
     mouth_weight: float = 3.0  # L1 weight of mouth pixels relative to the rest
     ssim_weight: float = 0.2
     outside_weight: float = 1.0  # alpha outside the grown head
@@ -243,13 +247,17 @@ class GaussianFitter:
     # ---------------------------------------------------------------- run
     def run(self, checkpoint: Path | None = None, progress: bool = False) -> None:
         bar = tqdm(total=self.cfg.iterations, initial=self.iteration, desc="gaussians", unit="it", disable=not progress, dynamic_ncols=True)
+        saved_at = time.monotonic()
         while self.iteration < self.cfg.iterations:
             loss = self.step()
             bar.update(1)
             if self.iteration % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", gaussians=self.state.model.num_gaussians, refresh=False)
-            if checkpoint is not None and (self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.cfg.iterations):
+            due = (self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.cfg.iterations
+                   or time.monotonic() - saved_at >= self.cfg.checkpoint_seconds)
+            if checkpoint is not None and due:
                 self.save_checkpoint(checkpoint)
+                saved_at = time.monotonic()
         bar.close()
 
     def save_checkpoint(self, path: Path) -> None:
@@ -265,16 +273,20 @@ class GaussianFitter:
             torch.save(blob, tmp)
 
     def load_checkpoint(self, path: Path) -> None:
-        blob = torch.load(path, map_location=self.device, weights_only=False)
-        model = GaussianAvatarModel(*(blob["model"][k] for k in MODEL_ARRAYS)).to(self.device)
-        self.state.model = model
-        self.state.load_state_dict({**blob["state"], **{f"model.{k}": v for k, v in blob["model"].items()}})
-        self.optimizer = self.state.build_optimizer()
-        self.optimizer.load_state_dict(blob["optimizer"])
-        self.iteration = int(blob["iteration"])
-        self.generator.set_state(blob["generator"])
-        self.grad_sum, self.grad_count = blob["grad_sum"].to(self.device), blob["grad_count"].to(self.device)
-        self.losses = list(blob["losses"])
+        """Continue from `save_checkpoint`'s file (read with weights_only: no code in it can run)."""
+        blob = load_torch_file(path, "fit checkpoint")
+        try:
+            model = GaussianAvatarModel(*(blob["model"][k] for k in MODEL_ARRAYS)).to(self.device)
+            self.state.model = model
+            self.state.load_state_dict({**blob["state"], **{f"model.{k}": v for k, v in blob["model"].items()}})
+            self.optimizer = self.state.build_optimizer()
+            self.optimizer.load_state_dict(blob["optimizer"])
+            self.iteration = int(blob["iteration"])
+            self.generator.set_state(blob["generator"])
+            self.grad_sum, self.grad_count = blob["grad_sum"].to(self.device), blob["grad_count"].to(self.device)
+            self.losses = [float(x) for x in blob["losses"]]
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise L2TError(f"{path} is not a checkpoint of this fit ({type(exc).__name__}); run without --resume") from None
 
     # ---------------------------------------------------------------- results
     @torch.no_grad()

@@ -48,6 +48,7 @@ class FitOptions:
     rig_path: str | Path | None = None
     landmark_indices: np.ndarray | None = None  # which MediaPipe landmarks the rig embeds (None: all 478, in order)
     seed: int = 0
+    checkpoint_seconds: float = 60.0  # both stages save their progress at least this often
 
 
 @dataclass
@@ -80,9 +81,10 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: FaceTrack | None = None) -> tuple[TrackedFrames, dict]:
+def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: FaceTrack | None = None,
+                checkpoint: Path | None = None) -> tuple[TrackedFrames, dict]:
     """Stages 1, 2 and 4 on decoded frames: landmarks (unless `track` brings them), crops,
-    and the rig tracked to them."""
+    and the rig tracked to them (continued from `checkpoint` when it exists)."""
     if rig.landmark_faces.numel() == 0:
         raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs; "
                        "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
@@ -90,6 +92,8 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
     t = time.perf_counter()
     if track is None:
         track = detect_faces(vf.frames, vf.fps, progress=opts.progress)
+    elif track.num_frames != len(vf.frames):
+        raise L2TError(f"the landmarks are of {track.num_frames} frames, {video} has {len(vf.frames)}: they are of another video")
     seconds["landmarks"] = time.perf_counter() - t
     if len(track.frame_indices) == 0:
         raise L2TError(f"no face found in {video} ({track.num_frames} frames)")
@@ -102,7 +106,8 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
                        "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
     t = time.perf_counter()
     seq = track_sequence(rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
-                         track.head_transforms, *opts.tracking_steps, progress=opts.progress)
+                         track.head_transforms, *opts.tracking_steps, progress=opts.progress, checkpoint=checkpoint,
+                         checkpoint_seconds=opts.checkpoint_seconds)
     seconds["tracking"] = time.perf_counter() - t
     boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
@@ -152,16 +157,19 @@ def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: 
         vf = video if isinstance(video, VideoFrames) else read_video(video)
         if vf.scale < 1:
             log(f"{video}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
-        data, info = track_video(vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track)
+        data, info = track_video(vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track,
+                                 checkpoint=work / "tracking.pt")
         with atomic_folder(own_tracked) as tmp:
             write_tracked_folder(tmp, data, rig.data.expression_names)
         (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
+        (work / "tracking.pt").unlink(missing_ok=True)  # the tracked folder supersedes it
     if data.num_frames < MIN_FRAMES:
         raise L2TError(f"{data.num_frames} tracked frames; fitting needs at least {MIN_FRAMES}")
 
     train, heldout = heldout_split(data.num_frames)
     cfg = OptimizeConfig(iterations=opts.iterations or default_iterations(device),
-                         batch=opts.batch or (8 if device.type == "cuda" else 1), seed=opts.seed)
+                         batch=opts.batch or (8 if device.type == "cuda" else 1), seed=opts.seed,
+                         checkpoint_seconds=opts.checkpoint_seconds)
     cfg.checkpoint_every = max(100, cfg.iterations // 6)
     t = time.perf_counter()
     fitter = GaussianFitter(rig, data, train, cfg, device)

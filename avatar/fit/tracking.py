@@ -16,13 +16,18 @@ its blendshape scores seed the expressions the rig names the same way.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from avatar.errors import L2TError
+from avatar.io.atomic import atomic_path
+from avatar.io.torch_file import load_torch_file
 from avatar.render.cameras import project_points
 from avatar.rig import mediapipe_topology as mp
 from avatar.rig.model import Rig
@@ -113,8 +118,13 @@ def track_sequence(
     rigid_steps: int = 150,
     steps: int = 450,
     progress: bool = False,
+    checkpoint: Path | None = None,
+    checkpoint_seconds: float = 60.0,
 ) -> TrackedSequence:
-    """Fit the rig to landmarks of every frame at once (on the rig's device)."""
+    """Fit the rig to landmarks of every frame at once (on the rig's device).
+
+    With `checkpoint`, the solve is saved there every `checkpoint_seconds` and continued
+    from it when the file exists (an interrupted fit's --resume loses at most that long)."""
     dev = rig.v_template.device
     n = len(landmarks)
     width, height = image_size
@@ -194,11 +204,23 @@ def track_sequence(
             {"params": [log_focal], "lr": 5e-3},
         ], True),
     ]
-    bar = tqdm(total=rigid_steps + steps, desc="tracking", unit="step", disable=not progress, dynamic_ncols=True)
-    for _, count, groups, with_identity in stages:
+    variables = {**p, "shape": shape, "free_offsets": free_offsets, "log_focal": log_focal}
+    resumed = _read_tracking_checkpoint(checkpoint, variables) if checkpoint is not None and checkpoint.is_file() else None
+    start_stage, start_step = (resumed["stage"], resumed["step"]) if resumed else (0, 0)
+    done = sum(count for _, count, _, _ in stages[:start_stage]) + start_step
+    bar = tqdm(total=rigid_steps + steps, initial=done, desc="tracking", unit="step", disable=not progress, dynamic_ncols=True)
+    saved_at = time.monotonic()
+    for stage, (_, count, groups, with_identity) in enumerate(stages):
+        if stage < start_stage:
+            continue
         opt = torch.optim.Adam(groups)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: 0.1 ** (i / max(c, 1)))
-        for _ in range(count):
+        first = 0
+        if resumed and stage == start_stage:
+            opt.load_state_dict(resumed["optimizer"])
+            sched.load_state_dict(resumed["scheduler"])
+            first = start_step
+        for step in range(first, count):
             loss, _ = loss_terms(with_identity)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -206,6 +228,9 @@ def track_sequence(
             sched.step()
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.2e}", refresh=False)
+            if checkpoint is not None and time.monotonic() - saved_at >= checkpoint_seconds:
+                _write_tracking_checkpoint(checkpoint, variables, stage, step + 1, opt, sched)
+                saved_at = time.monotonic()
     bar.close()
     with torch.no_grad():
         _, per_frame = loss_terms(True)
@@ -214,3 +239,25 @@ def track_sequence(
             frame_indices=np.asarray(frame_indices), params={k: v.detach().clone() for k, v in p.items()},
             shape=shape.detach().clone(), vertex_offsets=offsets().detach().clone(), K=intrinsics().detach().clone(),
             image_size=(width, height), fps=fps, landmark_error_px=error_px)
+
+
+def _write_tracking_checkpoint(path: Path, variables: dict[str, torch.Tensor], stage: int, step: int, opt, sched) -> None:
+    blob = {"stage": stage, "step": step, "variables": {k: v.detach().cpu() for k, v in variables.items()},
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def _read_tracking_checkpoint(path: Path, variables: dict[str, torch.Tensor]) -> dict:
+    """Restore the solved variables in place; the stage, step and optimiser state to go on from."""
+    blob = load_torch_file(path, "tracking checkpoint")
+    try:
+        saved = blob["variables"]
+        if set(saved) != set(variables) or any(saved[k].shape != v.shape for k, v in variables.items()):
+            raise ValueError("other variables")
+        with torch.no_grad():
+            for k, v in variables.items():
+                v.copy_(saved[k].to(v.device))
+        return {"stage": int(blob["stage"]), "step": int(blob["step"]), "optimizer": blob["optimizer"], "scheduler": blob["scheduler"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise L2TError(f"{path} is not a tracking checkpoint of this video ({exc}); run without --resume") from None

@@ -23,24 +23,31 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def read_audio(path: str | Path, sample_rate: int = SPEECH_RATE, raw_pcm_rate: int | None = None) -> np.ndarray:
+def read_audio(path: str | Path, sample_rate: int = SPEECH_RATE, raw_pcm_rate: int | None = None,
+               max_seconds: float | None = None) -> np.ndarray:
     """Decode a file's (first) audio track to mono float32 in [-1, 1] at ``sample_rate``.
 
     Channels are averaged. ``raw_pcm_rate`` reads headerless signed 16-bit mono PCM at that rate
-    (codec2's ``.raw`` files). Raises L2TError with one line when the file is missing or unreadable.
+    (codec2's ``.raw`` files). With ``max_seconds``, ffmpeg stops decoding just past it and a longer
+    file is refused, so memory stays bounded whatever the file claims. Raises L2TError with one
+    line when the file is missing, unreadable or too long.
     """
     path = Path(path)
     if not path.is_file():
         raise L2TError(f"audio file not found: {path}")
     source = ["-f", "s16le", "-ar", str(raw_pcm_rate), "-ac", "1"] if raw_pcm_rate else []
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", *source, "-i", str(path), "-vn", "-map", "0:a:0?",
+    limit = ["-t", f"{max_seconds + 1.0:.3f}"] if max_seconds is not None else []
+    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", *source, "-i", str(path), "-vn", "-map", "0:a:0?", *limit,
            "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         reason = lines[-1].split(": ", 1)[-1] if lines else f"ffmpeg exit code {proc.returncode}"
         raise L2TError(f"cannot read audio from {path}: {reason}")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    audio = np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    if max_seconds is not None and len(audio) > max_seconds * sample_rate:
+        raise L2TError(f"{path} is longer than {max_seconds:g} s, the most this takes")
+    return audio
 
 
 def resample(audio: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:

@@ -101,30 +101,70 @@ def load_avatar(folder: str | Path | None = None, rig_path: str | Path | None = 
         raise L2TError(f"avatar folder not found: {folder}")
     if not meta_path.is_file() or not arrays_path.is_file():
         raise L2TError(f"{folder} is not an avatar folder (it needs avatar.json and gaussians.npz)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise L2TError(f"{meta_path} is not valid JSON ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise L2TError(f"{meta_path} is not an l2t-avatar avatar (format {meta.get('format')!r})")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise L2TError(f"{folder} was written by a newer l2t-avatar (format version {meta['version']}); upgrade to load it")
+    meta = _read_meta(meta_path, folder)
     d = read_npz(arrays_path, "avatar arrays")
     missing = [k for k in _ARRAYS if k not in d]
     if missing:
         raise L2TError(f"{arrays_path} lacks {', '.join(missing)}")
     rig = Rig(_avatar_rig(meta.get("rig", {}), rig_path, folder))
+    _check_arrays(d, rig, folder)
     model = GaussianAvatarModel(*(torch.from_numpy(d[k]) for k in _ARRAYS)).requires_grad_(trainable)
-    if model.num_gaussians and int(model.binding.max()) >= len(rig.faces):
-        raise L2TError(f"{folder}: its Gaussians are bound to triangles the rig {rig.data.name} does not have")
-    offsets = torch.from_numpy(d["vertex_offsets"]) if "vertex_offsets" in d else None
-    if offsets is not None and offsets.shape != (rig.num_vertices, 3):
-        raise L2TError(f"{folder}: vertex_offsets do not match the rig's {rig.num_vertices} vertices")
-    avatar = Avatar(rig, model, torch.from_numpy(d.get("shape", np.zeros(0, np.float32))), offsets, meta)
+    offsets = torch.from_numpy(d["vertex_offsets"].astype(np.float32)) if "vertex_offsets" in d else None
+    shape = torch.from_numpy(d.get("shape", np.zeros(0, np.float32)).astype(np.float32))
+    avatar = Avatar(rig, model, shape, offsets, meta)
     return avatar.to(device)
 
 
+def _read_meta(meta_path: Path, folder: Path) -> dict:
+    """avatar.json, checked: a dict of the right format and version, with a dict for the rig."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise L2TError(f"{meta_path} is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise L2TError(f"{meta_path} is not an l2t-avatar avatar (format {found!r})")
+    version = meta.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise L2TError(f"{meta_path}: version must be a whole number, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise L2TError(f"{folder} was written by a newer l2t-avatar (format version {version}); upgrade to load it")
+    if not isinstance(meta.get("rig", {}), dict):
+        raise L2TError(f"{meta_path}: rig must be an object like {{\"name\": \"l2t-head\"}}, got {meta['rig']!r}")
+    return meta
+
+
+def _check_arrays(d: dict, rig: Rig, folder: Path) -> None:
+    """Every array of gaussians.npz has its documented shape, a number type and finite values."""
+    binding = d["binding"]
+    if binding.ndim != 1 or not np.issubdtype(binding.dtype, np.integer):
+        raise L2TError(f"{folder}: binding must be whole numbers [N], got {binding.dtype} {list(binding.shape)}")
+    n = len(binding)
+    if n and (int(binding.min()) < 0 or int(binding.max()) >= len(rig.faces)):
+        raise L2TError(f"{folder}: its Gaussians are bound to triangles the rig {rig.data.name} does not have")
+    shapes = {"xyz": (n, 3), "log_scales": (n, 3), "rotations": (n, 4), "opacity_logits": (n,)}
+    sh = d["sh"]
+    if sh.ndim != 3 or sh.shape[0] != n or sh.shape[1] not in (1, 4, 9, 16) or sh.shape[2] != 3:
+        raise L2TError(f"{folder}: sh must be [{n}, 1|4|9|16, 3] (SH degree 0-3), got {list(sh.shape)}")
+    if "vertex_offsets" in d:
+        shapes["vertex_offsets"] = (rig.num_vertices, 3)
+    if "shape" in d and (d["shape"].ndim != 1 or len(d["shape"]) > rig.num_shapes):
+        raise L2TError(f"{folder}: shape must be [<= {rig.num_shapes}] for the rig {rig.data.name}, got {list(d['shape'].shape)}")
+    for key, expected in shapes.items():
+        if d[key].shape != expected:
+            raise L2TError(f"{folder}: {key} must be {list(expected)}, got {list(d[key].shape)}")
+    for key in (*shapes, "sh", "shape"):
+        if key not in d:
+            continue
+        if not np.issubdtype(d[key].dtype, np.number) or not np.isfinite(d[key]).all():
+            raise L2TError(f"{folder}: {key} holds non-numbers, NaN or infinite values")
+    if n and (np.linalg.norm(d["rotations"], axis=-1) < 1e-12).any():
+        raise L2TError(f"{folder}: rotations holds zero quaternions")
+
+
 def _avatar_rig(ref: dict, rig_path, folder: Path):
+    if not all(isinstance(ref.get(k, ""), str) for k in ("name", "path", "sha256")):
+        raise L2TError(f"{folder}/avatar.json: the rig's name, path and sha256 must be strings")
     if ref.get("name") == DEFAULT_RIG_NAME and "path" not in ref:
         return load_rig_data(L2T_HEAD_PATH)
     path = rig_path or ref.get("path") or os.environ.get("L2T_FLAME_PATH")

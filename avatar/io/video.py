@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,11 @@ class Mp4Writer:
             quality=self.quality, macro_block_size=1, audio_path=str(self.audio) if self.audio else None,
             audio_codec="aac" if self.audio else None, output_params=["-movflags", "+faststart"], ffmpeg_log_level="error",
         )
-        self._gen.send(None)
+        try:
+            self._gen.send(None)
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -47,18 +52,29 @@ class Mp4Writer:
             frame = (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
         if frame.shape != (self.height, self.width, 3):
             raise ValueError(f"frame must be {(self.height, self.width, 3)}, got {frame.shape}")
-        self._gen.send(np.ascontiguousarray(frame))
+        try:
+            self._gen.send(np.ascontiguousarray(frame))
+        except (OSError, RuntimeError) as exc:  # ffmpeg died: a full disk, an unwritable path...
+            raise L2TError(f"ffmpeg could not write {self.path}: {_first_line(exc)}") from None
         self.frames += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        error = None
         try:
             self._gen.close()
-        finally:
-            if exc_type is None and self.frames == 0:
-                exc_type, exc = L2TError, L2TError("no frames to write")
-                self._atomic.__exit__(exc_type, exc, tb)
-                raise exc
-            self._atomic.__exit__(exc_type, exc, tb)
+        except (OSError, RuntimeError) as close_error:  # the encoder failed at the end
+            error = L2TError(f"ffmpeg could not write {self.path}: {_first_line(close_error)}")
+        if exc_type is None and error is None and self.frames == 0:
+            error = L2TError("no frames to write")
+        if exc_type is None and error is not None:
+            self._atomic.__exit__(L2TError, error, None)  # removes the temporary file
+            raise error
+        self._atomic.__exit__(exc_type, exc, tb)  # on another error: removes it, and that error goes on
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1][:200] if text else type(exc).__name__
 
 
 def probe_video(path: str | Path) -> dict:

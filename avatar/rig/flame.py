@@ -20,6 +20,7 @@ from avatar.errors import L2TError
 from avatar.rig.data import FLAME_JOINT_NAMES, RigData
 
 FLAME_NUM_EXPRESSIONS = 100
+MAX_DENSE_ENTRIES = 10_000_000  # a joint regressor is joints x vertices (FLAME: 5 x 5023)
 FLAME_KEYS = ("f", "v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table")
 
 
@@ -43,7 +44,9 @@ class _SparseMatrix(_StateOnly):
 
     def to_numpy(self) -> np.ndarray:
         s = self.state
-        shape = s.get("_shape", s.get("shape"))
+        shape = tuple(int(x) for x in s.get("_shape", s.get("shape")))
+        if len(shape) != 2 or min(shape) < 0 or shape[0] * shape[1] > MAX_DENSE_ENTRIES:
+            raise L2TError(f"FLAME pickle holds a sparse matrix of shape {shape}, not a joint regressor")
         data, indices, indptr = (np.asarray(s[k]) for k in ("data", "indices", "indptr"))
         dense = np.zeros(shape if self.fmt == "csr" else shape[::-1], dtype=np.float64)
         for row in range(len(indptr) - 1):
@@ -109,8 +112,9 @@ def read_restricted_pickle(path: str | Path, what: str):
     try:
         with open(path, "rb") as fh:
             return _FlameUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, zipfile.BadZipFile) as exc:
-        raise L2TError(f"{path} is not a readable {what} pickle ({exc})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            zipfile.BadZipFile, MemoryError, OverflowError) as exc:
+        raise L2TError(f"{path} is not a readable {what} pickle ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def read_flame_pickle(path: str | Path) -> dict:
@@ -154,8 +158,8 @@ def load_flame(path: str | Path, masks_path: str | Path | None = None) -> RigDat
             shape_names=[f"shape_{i:03d}" for i in range(num_shapes)],
             expression_names=[f"expr_{i:03d}" for i in range(FLAME_NUM_EXPRESSIONS)],
         )
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise L2TError(f"{path}: FLAME arrays have unexpected shapes ({exc})") from None
+    except (ValueError, IndexError, AttributeError, TypeError, KeyError, MemoryError) as exc:
+        raise L2TError(f"{path}: FLAME arrays have unexpected shapes ({type(exc).__name__}: {str(exc)[:120]})") from None
     if num_shapes < 0:
         raise L2TError(f"{path}: shapedirs has fewer than {FLAME_NUM_EXPRESSIONS} blendshapes")
     masks = Path(masks_path) if masks_path else Path(path).with_name("FLAME_masks.pkl")
@@ -167,8 +171,9 @@ def load_flame(path: str | Path, masks_path: str | Path | None = None) -> RigDat
 
 def _flame_regions(masks_path: Path) -> dict[str, np.ndarray]:
     """FLAME_masks.pkl -> our region names (plus FLAME's own names, kept as they are)."""
-    with open(masks_path, "rb") as fh:
-        masks = _FlameUnpickler(fh, encoding="latin1").load()
+    masks = read_restricted_pickle(masks_path, "FLAME masks")
+    if not isinstance(masks, dict):
+        raise L2TError(f"{masks_path} is not FLAME_masks.pkl (it holds a {type(masks).__name__}, not a dict)")
     regions = {str(k): np.asarray(v, dtype=np.int64) for k, v in masks.items()}
     eyes = [regions[k] for k in ("left_eyeball", "right_eyeball") if k in regions]
     if eyes:

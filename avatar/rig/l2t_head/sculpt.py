@@ -273,7 +273,11 @@ def regressor_near(points: np.ndarray, candidates: np.ndarray, target: np.ndarra
     """Pick k candidate vertices closest to `target` (both sides) for an exact joint regressor."""
     from avatar.rig.l2t_head.mesh_ops import affine_regressor
 
-    order = candidates[np.argsort(np.linalg.norm(points[candidates] - target, axis=1))][:k]
+    # Distances rounded to 1e-6 and ties broken by vertex index: the mesh is mirror-symmetric, so
+    # equal distances are common, and a plain argsort orders them by floating-point noise that
+    # differs between numpy builds and processors.
+    distance = np.round(np.linalg.norm(points[candidates] - target, axis=1), 6)
+    order = candidates[np.lexsort((candidates, distance))][:k]
     return order, affine_regressor(points[order], target)
 
 
