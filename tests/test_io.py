@@ -106,3 +106,50 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_text("half")
             raise ValueError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_files_are_read_without_running_anything(tmp_path):
+    import os
+    import pickle
+
+    import pytest
+    import torch
+
+    from avatar.errors import L2TError
+    from avatar.io.torch_file import load_torch_file
+
+    marker = tmp_path / "ran"
+
+    class Planted:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    torch.save({"weights": torch.ones(3), "payload": Planted()}, tmp_path / "planted.pt")
+    with pytest.raises(L2TError, match="refusing .* never unpickles"):
+        load_torch_file(tmp_path / "planted.pt", "checkpoint")
+    assert not marker.exists()
+    (tmp_path / "junk.pt").write_bytes(pickle.dumps("x")[:3])
+    with pytest.raises(L2TError, match="cannot read checkpoint"):
+        load_torch_file(tmp_path / "junk.pt", "checkpoint")
+    with pytest.raises(L2TError, match="not found"):
+        load_torch_file(tmp_path / "missing.pt", "checkpoint")
+    torch.save({"w": torch.arange(4), "n": 3, "names": ["a"]}, tmp_path / "good.pt")
+    good = load_torch_file(tmp_path / "good.pt", "checkpoint")
+    assert good["n"] == 3 and good["names"] == ["a"] and torch.equal(good["w"], torch.arange(4))
+
+
+def test_an_encoder_failure_is_one_line_and_leaves_no_file(tmp_path):
+    """ffmpeg failing on a soundtrack it cannot read (checked by the CLI, not by the writer) is an
+    L2TError, and the temporary MP4 is removed."""
+    import pytest
+
+    from avatar.errors import L2TError
+    from avatar.io.video import Mp4Writer
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF" + bytes(64))
+    with pytest.raises(L2TError, match="ffmpeg could not write"):
+        with Mp4Writer(tmp_path / "out.mp4", 32, 32, 25, audio=bad) as writer:
+            for _ in range(5):
+                writer.write(np.zeros((32, 32, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.wav"]

@@ -257,6 +257,14 @@ def test_render_mp4_offers_a_download(app, tab, tmp_path):
     upload(page, write_wav(tmp_path / "short.wav", speech(0.4)))
     wait_for(lambda: session.speech is not None, what="the upload")
     session.render_size.value = "256"
+    taken = 0
+    while app.render_slots.acquire(blocking=False):  # other tabs' renders fill every slot...
+        taken += 1
+    page.get_by_role("button", name="Render MP4").click()
+    wait_for(lambda: "busy" in session.render_status.content, what="the busy message")  # ...so this one waits its turn
+    assert not session.rendering
+    for _ in range(taken):
+        app.render_slots.release()
     page.get_by_role("button", name="Render MP4").click()
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("link").filter(has_text="mp4").first.click(timeout=120_000)

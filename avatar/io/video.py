@@ -33,7 +33,7 @@ class Mp4Writer:
         import imageio_ffmpeg
 
         self._atomic = atomic_path(self.path)
-        tmp = self._atomic.__enter__()
+        tmp = self._tmp = self._atomic.__enter__()
         self._gen = imageio_ffmpeg.write_frames(
             str(tmp), (self.width, self.height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
             quality=self.quality, macro_block_size=1, audio_path=str(self.audio) if self.audio else None,
@@ -66,10 +66,23 @@ class Mp4Writer:
             error = L2TError(f"ffmpeg could not write {self.path}: {_first_line(close_error)}")
         if exc_type is None and error is None and self.frames == 0:
             error = L2TError("no frames to write")
+        if exc_type is None and error is None:
+            error = self._check_written()
         if exc_type is None and error is not None:
             self._atomic.__exit__(L2TError, error, None)  # removes the temporary file
             raise error
         self._atomic.__exit__(exc_type, exc, tb)  # on another error: removes it, and that error goes on
+
+
+    def _check_written(self) -> L2TError | None:
+        """imageio-ffmpeg does not report ffmpeg's exit status, so read the result's header back:
+        an empty file, or one without its video (or asked-for audio) stream, is ffmpeg's failure."""
+        if not self._tmp.is_file() or self._tmp.stat().st_size == 0:
+            return L2TError(f"ffmpeg could not write {self.path} (an empty file came out; was the audio readable?)")
+        info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(self._tmp)], capture_output=True, text=True).stderr
+        if "Video:" not in info or (self.audio is not None and "Audio:" not in info):
+            return L2TError(f"ffmpeg could not write {self.path} (its {'audio' if 'Video:' in info else 'video'} stream is missing)")
+        return None
 
 
 def _first_line(exc: BaseException) -> str:
