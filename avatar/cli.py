@@ -26,6 +26,8 @@ def _cmd_rig_sheet(args: argparse.Namespace) -> None:
     from avatar.rig import load_rig
     from avatar.rig.sheet import draw_rig_sheet
 
+    check_size(args.tile, "--tile", minimum=32, maximum=1024)
+    check_output_file(args.output, "-o", (".png",))
     rig = load_rig(args.rig)
     path = draw_rig_sheet(rig, args.output, tile=args.tile)
     print(f"wrote {path}: {rig.data.name}, neutral + jaw open + {min(rig.num_expressions, 48)} expressions, front and 3/4")

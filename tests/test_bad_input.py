@@ -92,6 +92,8 @@ CASES = {
     "speak size huge": (lambda t: ["speak", "--audio", _speech_wav(t), "--size", "100000", "-o", str(t / "o.mp4")] + FAST, "--size must be"),
     "fit size huge": (lambda t: ["fit", str(t / "v.mp4"), "--size", "100000", "-o", str(t / "av")] + FAST, "--size must be"),
     "fit iterations 0": (lambda t: ["fit", str(t / "v.mp4"), "--iterations", "0", "-o", str(t / "av")] + FAST, "--iterations must be"),
+    "rig-sheet tile 0": (lambda t: ["rig-sheet", "--tile", "0", "-o", str(t / "s.png")], "--tile must be"),
+    "rig-sheet tile huge": (lambda t: ["rig-sheet", "--tile", "100000", "-o", str(t / "s.png")], "--tile must be"),
     "render fps 0": (lambda t: RENDER + ["--fps", "0", "-o", str(t / "o.mp4")], "--fps must be in (0, 120]"),
     "render fps negative": (lambda t: RENDER + ["--fps", "-5", "-o", str(t / "o.mp4")], "--fps must be in (0, 120]"),
     "render fps nan": (lambda t: RENDER + ["--fps", "nan", "-o", str(t / "o.mp4")], "--fps must be a finite number"),
