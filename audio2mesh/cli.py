@@ -21,40 +21,6 @@ def _cmd_data_build(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} (corpus.json, manifest.jsonl, splits.json, items/)")
 
 
-def speech_alignment(audio, transcript: str | None, log):
-    """Phones for a clip: forced alignment of the transcript, else phone recognition (said in ``log``)."""
-    from audio2mesh.data import align
-
-    if transcript:
-        alignment = align.force_align(audio, transcript)
-        if alignment is not None:
-            return alignment
-        unknown = align.unknown_words(align.normalise_transcript(transcript))
-        reason = f"words not in the dictionary: {' '.join(unknown)}" if unknown else "the transcript did not align"
-        log(f"note: {reason}; using phone recognition instead")
-    else:
-        log("note: no transcript; phones come from phone recognition (give --transcript for better timing)")
-    return align.recognize_phones(audio)
-
-
-def load_speech(path: str, min_seconds: float, max_seconds: float | None = None):
-    """Audio of a speech file at 16 kHz; L2TError if it is missing, unreadable, too short, too long
-    (default limit: avatar.checks.MAX_AUDIO_SECONDS) or silent."""
-    import numpy as np
-
-    from avatar.checks import MAX_AUDIO_SECONDS
-    from avatar.io.audio import SPEECH_RATE, read_audio
-
-    audio = read_audio(path, max_seconds=MAX_AUDIO_SECONDS if max_seconds is None else max_seconds)
-    if len(audio) == 0:
-        raise L2TError(f"{path} holds no audio")
-    if len(audio) < min_seconds * SPEECH_RATE:
-        raise L2TError(f"{path} is {len(audio) / SPEECH_RATE:.3f} s long, shorter than one frame ({min_seconds:.3f} s)")
-    if float(np.abs(audio).max()) < 1e-4:
-        raise L2TError(f"{path} is silent")
-    return audio
-
-
 MAX_TRANSCRIPT_BYTES = 1 << 20
 
 
@@ -77,6 +43,7 @@ def read_transcript(path: str) -> str:
 
 
 def _cmd_teacher(args: argparse.Namespace) -> None:
+    from audio2mesh.speech import load_speech, speech_alignment
     from audio2mesh.data.tts import ToolMissing
     from audio2mesh.teacher.animator import TeacherAnimator
     from avatar.io.audio import SPEECH_RATE
@@ -186,16 +153,15 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
 
     from audio2mesh.checkpoint import EVAL_EXPERT, load_model
     from audio2mesh.data.clips import load_clips
-    from audio2mesh.encoders import MelFrontEnd, check_front_end, front_end
     from audio2mesh.evaluate import Experts, evaluate_clips, format_results
+    from audio2mesh.speech import Speaker
     from audio2mesh.targets import ParamSpace
     from audio2mesh.train import corpus_rig
     from sync_expert.model import normalised_rest
 
     device = _device(args)
-    model, meta = load_model(args.ckpt, "audio2mesh", device)
-    front = front_end(args.audio_encoder, device) if args.audio_encoder else MelFrontEnd()
-    check_front_end(meta, front)
+    speaker = Speaker.load(args.ckpt, args.audio_encoder, device)
+    model, meta, front = speaker.model, speaker.meta, speaker.front
     clips = load_clips(args.data, args.split, meta.get("fps"), front=front)
     if clips.kind == "corpus" and list(meta["expression_names"]) != list(clips.expression_names):
         raise L2TError(f"{args.ckpt or 'the default checkpoint'} drives other expressions than the rig of {args.data}")
@@ -240,6 +206,7 @@ def _cmd_eval_sync(args: argparse.Namespace) -> None:
 def _eval_sync_clip(args, expert, meta, device) -> None:
     import torch
 
+    from audio2mesh.speech import load_speech
     from audio2mesh.features import speech_features
     from audio2mesh.model import frames_for
     from audio2mesh.targets import ParamSpace

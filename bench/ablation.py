@@ -45,7 +45,7 @@ STUDENTS = [
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "avatar.cli", *args]
+    return [sys.executable, "-m", "l2t_avatar.cli", *args]
 
 
 def run_parallel(jobs: dict[str, list[str]], work: Path) -> None:

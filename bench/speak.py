@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from avatar.io.audio import SPEECH_RATE, read_audio, write_wav  # noqa: E402
 from avatar.io.video import probe_video  # noqa: E402
-from avatar.speak import SpeakOptions, speak  # noqa: E402
+from l2t_avatar.speak import SpeakOptions, speak  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -13,7 +13,7 @@ from audio2mesh.batches import make_batch
 from audio2mesh.checkpoint import DEFAULTS, load_model, save_model
 from audio2mesh.model import Audio2Mesh, preset_config
 from audio2mesh.train import Audio2MeshTrainer, TrainConfig
-from avatar.cli import main
+from l2t_avatar.cli import main
 from tests.synthetic_corpus import write_synthetic_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,7 +69,7 @@ def test_learn2talk_terms_backpropagate_into_audio2mesh(corpus, tmp_path):
 
 def test_torchrun_with_two_gloo_processes(corpus, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "avatar.cli",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "l2t_avatar.cli",
            "train", "audio2mesh", "--data", str(corpus), "--out", str(out), "--size", "tiny", "--epochs", "2",
            "--batch-size", "2", "--device", "cpu", "--quiet", "--eval-every", "2"]
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}

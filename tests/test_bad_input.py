@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR
 from tests.test_flame_loader import _fake_class
@@ -161,7 +161,7 @@ def test_sigterm_cleans_up_and_exits_143(tmp_path):
     """A render killed with SIGTERM leaves no temporary MP4 behind, like Ctrl-C."""
     out = tmp_path / "long.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "avatar", "render", "--demo", "--seconds", "60", "--size", "64",
+    proc = subprocess.Popen([sys.executable, "-m", "l2t_avatar", "render", "--demo", "--seconds", "60", "--size", "64",
                              "--device", "cpu", "--quiet", "-o", str(out)], stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 120

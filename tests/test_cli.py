@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from avatar.cli import main
+from l2t_avatar.cli import main
 
 
 def test_help_lists_commands(capsys):
@@ -51,5 +51,5 @@ def test_rig_sheet_draws_the_head(tmp_path):
 
 
 def test_console_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "avatar", "--help"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "l2t_avatar", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "rig-sheet" in result.stdout

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.fit.background import Background
 from avatar.fit.image_metrics import psnr, ssim
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, heldout_split

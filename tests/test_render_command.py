@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.io.video import probe_video
 from avatar.motion import demo_motion, load_motion
 from tests.test_io import write_tone

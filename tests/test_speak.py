@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.idle import add_idle, blink_curve, head_sway
 from avatar.io.audio import write_wav
 from avatar.io.video import probe_video

@@ -7,7 +7,7 @@ import pytest
 
 from audio2mesh.data import align
 from audio2mesh.data.tts import Espeak
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from avatar.io.video import probe_video
 from avatar.motion import load_motion

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audio2mesh.features import dequantise
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from sync_expert.lip_reader import edit_distance, greedy_decode, phone_targets
 from sync_expert.lips import shift_motion

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from avatar.avatar import Avatar
-from avatar.cli import main
+from l2t_avatar.cli import main
 from avatar.errors import L2TError
 from avatar.io.audio import write_wav
 from avatar.io.avatar_folder import load_avatar

@@ -64,31 +64,25 @@ class SpeechEngine:
                  max_audio_seconds: float = MAX_AUDIO_SECONDS, max_upload_bytes: int = MAX_UPLOAD_BYTES):
         self.device, self.checkpoint, self.audio_encoder, self.fps = device, checkpoint, audio_encoder, fps
         self.max_audio_seconds, self.max_upload_bytes = max_audio_seconds, max_upload_bytes
-        self._model = None
+        self._speaker = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         """Load the checkpoint now (so a bad one fails at start-up, not at the first upload)."""
-        from audio2mesh.checkpoint import load_model
-        from audio2mesh.encoders import check_front_end, front_end
+        from audio2mesh.speech import Speaker
 
         with self._lock:
-            if self._model is None:
-                model, meta = load_model(self.checkpoint, "audio2mesh", self.device)
-                front = front_end(self.audio_encoder, self.device)
-                check_front_end(meta, front)
-                self._model = (model, meta, front)
+            if self._speaker is None:
+                self._speaker = Speaker.load(self.checkpoint, self.audio_encoder, self.device)
 
     def from_file(self, path: str | Path, rig_names: list[str], rig_label: str) -> Speech:
-        """Speech of an audio file; L2TError when it is missing, not audio, too short or silent."""
-        from audio2mesh.cli import load_speech
-        from avatar.speak import speech_motion
+        """Speech of an audio file; L2TError when it is missing, not audio, too short, too long or silent."""
+        from audio2mesh.speech import load_speech
 
         audio = load_speech(str(path), 1.0 / self.fps, self.max_audio_seconds)
         self.load()
-        model, meta, front = self._model
         with self._lock:
-            motion = speech_motion(audio, model, meta, front, self.fps, rig_names, rig_label)
+            motion = self._speaker.motion(audio, self.fps, rig_names, rig_label)
         return Speech(Path(path).name, motion, audio, Path(path))
 
     def from_upload(self, name: str, content: bytes, rig_names: list[str], rig_label: str, into: Path) -> Speech:

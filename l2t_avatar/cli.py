@@ -87,7 +87,7 @@ def _cmd_render(args: argparse.Namespace) -> None:
 
 
 def _cmd_speak(args: argparse.Namespace) -> None:
-    from avatar.speak import SpeakOptions, speak
+    from l2t_avatar.speak import SpeakOptions, speak
 
     result = speak(SpeakOptions(
         audio=args.audio, output=args.output, avatar=args.avatar, size=args.size, fps=args.fps, camera=args.camera,

@@ -14,10 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from avatar.checks import VIDEO_SUFFIXES, check_fps, check_output_file, check_size
-from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import Motion
 
@@ -51,33 +49,8 @@ class SpeakResult:
     device: str
 
 
-def expression_map(model_names: list[str], rig_names: list[str], rig_label: str) -> torch.Tensor:
-    """Rig expression index of each model output; the model must speak the rig's expressions."""
-    missing = [n for n in model_names if n not in rig_names]
-    if missing:
-        raise L2TError(f"this Audio2Mesh checkpoint drives expressions the rig {rig_label} lacks "
-                       f"({', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}); train one on data of this rig")
-    return torch.tensor([rig_names.index(n) for n in model_names])
-
-
-def speech_motion(audio, model, meta: dict, front, fps: float, rig_names: list[str], rig_label: str) -> Motion:
-    """Audio2Mesh's jaw and expression for every frame of ``audio`` (16 kHz mono)."""
-    from audio2mesh.inference import predict
-    from audio2mesh.model import frames_for
-
-    index = expression_map(meta["expression_names"], rig_names, rig_label)
-    features = front(audio)
-    num_frames = frames_for(len(audio) / SPEECH_RATE, fps)
-    params = predict(model, features, fps, num_frames).params.float().cpu()
-    expression = torch.zeros(num_frames, len(rig_names))
-    expression[:, index] = params[:, 3:]
-    return Motion({"expression": expression, "jaw": params[:, :3]}, fps=fps)
-
-
 def speak(opts: SpeakOptions) -> SpeakResult:
-    from audio2mesh.checkpoint import load_model
-    from audio2mesh.cli import load_speech
-    from audio2mesh.encoders import check_front_end, front_end
+    from audio2mesh.speech import Speaker, load_speech
     from avatar.device import resolve_device
     from avatar.idle import add_idle
     from avatar.io.avatar_folder import load_avatar
@@ -95,14 +68,12 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     size = opts.size or (512 if device.type == "cuda" else 256)
     audio = load_speech(opts.audio, 1.0 / opts.fps)
     avatar = load_avatar(opts.avatar, rig_path=opts.rig, device=device)
-    model, meta = load_model(opts.checkpoint, "audio2mesh", device)
-    front = front_end(opts.audio_encoder, device)
-    check_front_end(meta, front)
+    speaker = Speaker.load(opts.checkpoint, opts.audio_encoder, device)
     timings["load"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
     rig_names = avatar.rig.data.expression_names
-    motion = speech_motion(audio, model, meta, front, opts.fps, rig_names, avatar.rig.data.name)
+    motion = speaker.motion(audio, opts.fps, rig_names, avatar.rig.data.name)
     if opts.idle:
         motion = Motion(add_idle(motion.params, opts.fps, rig_names, opts.seed), fps=opts.fps)
     timings["audio2mesh"] = time.perf_counter() - t1
