@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from audio2mesh.data.clips import Clip
-from audio2mesh.features import MEL_RATE, dequantise
+from sync_expert.data.clips import Clip
+from sync_expert.features import MEL_RATE, dequantise
 
 CONTEXT_SECONDS = 1.0  # extra audio each side of the target frames, where the clip has it
 

@@ -1,69 +1,22 @@
-"""Model checkpoints: one ``.pt`` file holding the kind, config, float16 weights and meta.
-
-Kinds: ``audio2mesh`` (``meta``: expression names, offsets region, fps, the audio encoder it
-expects or ``None`` for log-mel, how it was trained, held-out metrics), ``syncnet3d`` and
-``lipreader`` (``meta``: the lip rest shape and mouth width they were trained on). Loaded with
-``weights_only=True``: no code runs on load. A folder stands for its ``best.pt``.
-"""
+"""Loading any shipped or trained model by kind: Audio2Mesh here, the experts through
+``sync_expert.checkpoint`` (which owns the file format)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from avatar.errors import L2TError
-from avatar.io.atomic import atomic_write_bytes
-from avatar.io.torch_file import load_torch_file
+from sync_expert.checkpoint import EXPERT_DEFAULTS, build_model, load_expert, read_checkpoint
 
-FORMAT = "l2t-avatar model 1"
-_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = _ROOT / "audio2mesh" / "checkpoints" / "default.pt"
-DEFAULTS = {  # what ships: the student, the expert used as a training loss, the lip reader
-    "audio2mesh": DEFAULT_CHECKPOINT,
-    "syncnet3d": _ROOT / "sync_expert" / "checkpoints" / "syncnet3d_train.pt",
-    "lipreader": _ROOT / "sync_expert" / "checkpoints" / "lipreader.pt",
-}
-EVAL_EXPERT = _ROOT / "sync_expert" / "checkpoints" / "syncnet3d_eval.pt"  # judges, never trains
-NAMES = {"audio2mesh": "Audio2Mesh", "syncnet3d": "SyncNet3D", "lipreader": "lip reader"}
-
-
-def _classes(kind: str):
-    if kind == "audio2mesh":
-        from audio2mesh.model import Audio2Mesh, ModelConfig
-
-        return Audio2Mesh, ModelConfig
-    if kind == "syncnet3d":
-        from sync_expert.model import SyncConfig, SyncNet3D
-
-        return SyncNet3D, SyncConfig
-    from sync_expert.lip_reader import LipReader, LipReaderConfig
-
-    return LipReader, LipReaderConfig
-
-
-def save_model(path: str | Path, kind: str, model: nn.Module, meta: dict, half: bool = True) -> Path:
-    """Write weights (float16 unless ``half`` is False), config and meta atomically."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "kind": kind, "config": model.cfg.to_dict(), "state": state, "meta": meta}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default.pt"
+DEFAULTS = {"audio2mesh": DEFAULT_CHECKPOINT, **EXPERT_DEFAULTS}
 
 
 def load_model(path: str | Path | None, kind: str = "audio2mesh", device="cpu") -> tuple[nn.Module, dict]:
     """(model in eval mode, meta). ``None`` loads the embedded default of that kind. L2TError on any problem."""
-    name = NAMES[kind]
-    path = Path(path) if path is not None else DEFAULTS[kind]
-    if path.is_dir():
-        path = path / "best.pt"
-    blob = load_torch_file(path, f"{name} checkpoint")
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != kind:
-        found = blob.get("kind") if isinstance(blob, dict) else None
-        raise L2TError(f"{path} is not a {name} checkpoint" + (f" (it is a {NAMES.get(found, found)} one)" if found else ""))
-    cls, cfg_cls = _classes(kind)
-    model = cls(cfg_cls(**blob["config"]))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state"].items()})
-    return model.to(device).eval(), blob["meta"]
+    if kind != "audio2mesh":
+        return load_expert(path, kind, device)
+    from audio2mesh.model import Audio2Mesh, ModelConfig
+
+    return build_model(read_checkpoint(path if path is not None else DEFAULT_CHECKPOINT, kind), Audio2Mesh, ModelConfig, device)

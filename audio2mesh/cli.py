@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 
-from avatar.checks import check_fps, check_output_file
+from avatar.checks import DEFAULT_FPS, check_fps, check_output_file
 from avatar.errors import L2TError
 
 
@@ -83,7 +83,7 @@ def add_commands(sub, rig_help: str) -> None:
     b.add_argument("--out", required=True, help="corpus folder to create or extend")
     b.add_argument("--hours", type=float, default=0.5, help="hours of audio to build (default: 0.5)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    b.add_argument("--fps", type=float, default=25.0, help="motion frame rate (default: 25)")
+    b.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"motion frame rate (default: {DEFAULT_FPS:g})")
     b.add_argument("--rig", default=None, help=rig_help + " (needs the ARKit-named mouth expressions of l2t-head)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_data_build, command="data build")
@@ -95,7 +95,7 @@ def add_commands(sub, rig_help: str) -> None:
     p.add_argument("--transcript", default=None, help="what is said (without it, phones are recognised, less accurately)")
     p.add_argument("--transcript-file", default=None, help="read the transcript from a text file")
     p.add_argument("-o", "--output", default="motion.npz", help="motion npz to write (default: motion.npz)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"frame rate (default: {DEFAULT_FPS:g})")
     p.add_argument("--rig", default=None, help=rig_help)
     p.set_defaults(func=_cmd_teacher)
 
@@ -151,12 +151,13 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
 
     import torch
 
-    from audio2mesh.checkpoint import EVAL_EXPERT, load_model
-    from audio2mesh.data.clips import load_clips
+    from audio2mesh.checkpoint import load_model
+    from sync_expert.checkpoint import EVAL_EXPERT
+    from sync_expert.data.clips import load_clips
     from audio2mesh.evaluate import Experts, evaluate_clips, format_results
     from audio2mesh.speech import Speaker
-    from audio2mesh.targets import ParamSpace
-    from audio2mesh.train import corpus_rig
+    from sync_expert.targets import ParamSpace
+    from sync_expert.data.clips import corpus_rig
     from sync_expert.model import normalised_rest
 
     device = _device(args)
@@ -188,7 +189,8 @@ SYNC_MEANING = ("LSE-D: mean distance between audio and lip embeddings at the be
 
 
 def _cmd_eval_sync(args: argparse.Namespace) -> None:
-    from audio2mesh.checkpoint import EVAL_EXPERT, load_model
+    from audio2mesh.checkpoint import load_model
+    from sync_expert.checkpoint import EVAL_EXPERT
 
     device = _device(args)
     if (args.audio is None) == (args.data is None):
@@ -204,48 +206,25 @@ def _cmd_eval_sync(args: argparse.Namespace) -> None:
 
 
 def _eval_sync_clip(args, expert, meta, device) -> None:
-    import torch
-
     from audio2mesh.speech import load_speech
-    from audio2mesh.features import speech_features
-    from audio2mesh.model import frames_for
-    from audio2mesh.targets import ParamSpace
-    from avatar.io.audio import SPEECH_RATE
     from avatar.motion import load_motion
     from avatar.rig import load_rig
-    from sync_expert.model import normalised_rest
-    from sync_expert.windows import sync_score
+    from sync_expert.score import score_clip
 
     rig = load_rig(args.rig)
     motion = load_motion(args.motion, rig.num_vertices, rig.num_expressions)
     audio = load_speech(args.audio, 1.0 / motion.fps)
-    expected = frames_for(len(audio) / SPEECH_RATE, motion.fps)
-    if abs(motion.num_frames - expected) > 1:
-        raise L2TError(f"{args.motion} has {motion.num_frames} frames at {motion.fps:g} fps but {args.audio} lasts "
-                       f"{len(audio) / SPEECH_RATE:.2f} s ({expected} frames): they are not the same clip")
-    if meta.get("region_indices") is None or max(meta["region_indices"]) >= rig.num_vertices:
-        raise L2TError("this SyncNet3D was not trained on lips of this rig")
-    template = torch.as_tensor(meta["template"], dtype=torch.float32, device=device)
-    lips = torch.as_tensor(meta["region_indices"], device=device)
-    if motion.vertices is not None:
-        offsets = motion.vertices.to(device)[:, lips] - template
-    else:
-        space = ParamSpace(rig.to(device), lips.cpu()).to(device)
-        p = motion.params
-        zeros = torch.zeros(motion.num_frames, 3)
-        params = torch.cat([p.get("jaw", zeros)[:, :3], p.get("expression", torch.zeros(motion.num_frames, 0))], 1)
-        if "jaw" in p and p["jaw"].shape[1] != 3:
-            raise L2TError(f"{args.motion}: eval sync reads axis-angle jaw [T, 3]")
-        offsets = space.lip_vertices(params.to(device)) - template
-    score = sync_score(expert, speech_features(audio, device), offsets / meta["mouth_width"],
-                       normalised_rest(template, meta["mouth_width"]), motion.fps)
+    try:
+        score = score_clip(expert, meta, rig, motion, audio, device)
+    except L2TError as exc:
+        raise L2TError(f"{args.motion} against {args.audio}: {exc}") from None
     print(f"LSE-D {score.lse_d:.3f}   LSE-C {score.lse_c:.3f}   offset {score.offset:+d} frames")
 
 
 def _eval_sync_dataset(args, expert, device) -> None:
-    from audio2mesh.data.clips import load_clips
-    from audio2mesh.features import dequantise
-    from audio2mesh.train import corpus_rig
+    from sync_expert.data.clips import load_clips
+    from sync_expert.features import dequantise
+    from sync_expert.data.clips import corpus_rig
     from sync_expert.lips import LipData
     from sync_expert.train import offset_accuracy
     from sync_expert.windows import sync_score

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio2mesh.features import MEL_RATE, N_MELS, speech_features
+from sync_expert.features import MEL_RATE, N_MELS, speech_features
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
 
@@ -23,7 +23,7 @@ WINDOW_SECONDS, OVERLAP_SECONDS = 20.0, 2.0
 
 
 class MelFrontEnd:
-    """Normalised log-mel at 100 Hz (audio2mesh.features)."""
+    """Normalised log-mel at 100 Hz (sync_expert.features)."""
 
     rate, dim, name = float(MEL_RATE), N_MELS, None
 

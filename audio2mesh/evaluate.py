@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from audio2mesh.data.clips import ClipSet
-from audio2mesh.features import dequantise
+from sync_expert.data.clips import ClipSet
+from sync_expert.features import dequantise
 from audio2mesh.inference import predict
 from audio2mesh.metrics import correlation, lip_vertex_errors, summarise, upper_face_dynamics
 from audio2mesh.model import Audio2Mesh
-from audio2mesh.targets import ParamSpace
+from sync_expert.targets import ParamSpace
 
 
 class Experts:

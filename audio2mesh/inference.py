@@ -18,8 +18,9 @@ import math
 import numpy as np
 import torch
 
-from audio2mesh.features import HOP, NormStats, RunningNorm, log_mel, normalise
-from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, frames_for
+from sync_expert.features import HOP, MEL_RATE, NormStats, RunningNorm, log_mel, normalise
+from audio2mesh.model import Audio2Mesh, Audio2MeshOutput
+from avatar.motion import frames_for
 from avatar.io.audio import SPEECH_RATE
 
 CHUNK_SECONDS = 20.0
@@ -58,7 +59,7 @@ class StreamingPredictor:
     """Audio chunks in, final rig-parameter frames out (log-mel models only)."""
 
     def __init__(self, model: Audio2Mesh, fps: float, stats: NormStats | None = None, device="cpu"):
-        if model.cfg.input_rate != 100:
+        if model.cfg.input_rate != MEL_RATE:
             raise ValueError("streaming needs a log-mel model")
         self.model, self.fps, self.device = model, float(fps), device
         self.stats, self.running = stats, RunningNorm() if stats is None else None

@@ -10,18 +10,19 @@ rig parameters (jaw axis-angle then expression coefficients) and vertex offsets 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sync_expert.features import MEL_RATE
+
 
 @dataclass
 class ModelConfig:
     input_dim: int = 80  # feature channels (log-mel bands, or a pretrained encoder's width)
-    input_rate: float = 100.0  # feature frames per second (100: log-mel, 50: wav2vec2-style encoders)
+    input_rate: float = float(MEL_RATE)  # feature frames per second (log-mel: MEL_RATE; wav2vec2-style encoders: 50)
     width: int = 192
     layers: int = 4
     heads: int = 4
@@ -34,7 +35,7 @@ class ModelConfig:
 
     @property
     def stride(self) -> int:
-        return 2 if self.input_rate >= 100 else 1
+        return 2 if self.input_rate >= MEL_RATE else 1
 
     @property
     def hidden_rate(self) -> float:
@@ -192,8 +193,3 @@ def preset_config(name: str, **overrides) -> ModelConfig:
     if name not in PRESETS:
         raise KeyError(f"unknown model size {name!r}; one of {', '.join(PRESETS)}")
     return ModelConfig(**{**PRESETS[name], **overrides})
-
-
-def frames_for(seconds: float, fps: float) -> int:
-    """Output frames for a clip: duration x fps, rounded (at least 1)."""
-    return max(1, int(math.floor(seconds * fps + 0.5)))

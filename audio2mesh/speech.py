@@ -20,6 +20,7 @@ import torch
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import Motion
+from sync_expert.targets import ParamSpace
 
 
 def load_speech(path: str | Path, min_seconds: float, max_seconds: float | None = None) -> np.ndarray:
@@ -65,10 +66,10 @@ def expression_map(model_names: list[str], rig_names: list[str], rig_label: str)
 
 def _rig_motion(params: torch.Tensor, index: torch.Tensor, num_expressions: int, fps: float) -> Motion:
     """Model outputs [T, 3 + E'] (jaw axis-angle, then expressions) as a Motion of the rig."""
-    params = params.detach().float().cpu()
-    expression = torch.zeros(len(params), num_expressions)
-    expression[:, index] = params[:, 3:]
-    return Motion({"expression": expression, "jaw": params[:, :3]}, fps=fps)
+    spoken, jaw = ParamSpace.split(params.detach().float().cpu())
+    expression = torch.zeros(len(spoken), num_expressions)
+    expression[:, index] = spoken
+    return Motion({"expression": expression, "jaw": jaw}, fps=fps)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Speaker:
     def motion(self, audio: np.ndarray, fps: float, rig_names: list[str], rig_label: str) -> Motion:
         """Jaw and expression for every frame of ``audio`` (16 kHz mono): duration x fps frames."""
         from audio2mesh.inference import predict
-        from audio2mesh.model import frames_for
+        from avatar.motion import frames_for
 
         index = expression_map(self.expression_names, rig_names, rig_label)
         num_frames = frames_for(len(audio) / SPEECH_RATE, fps)

@@ -28,15 +28,15 @@ import torch
 from tqdm import tqdm
 
 from audio2mesh.batches import Batch, epoch_batches, make_batch
-from audio2mesh.checkpoint import load_model, save_model
-from audio2mesh.data.clips import ClipSet, load_clips
+from audio2mesh.checkpoint import load_model
+from sync_expert.checkpoint import save_model
+from sync_expert.data.clips import ClipSet, corpus_rig, load_clips
 from audio2mesh.encoders import MelFrontEnd, front_end
 from audio2mesh.evaluate import evaluate_clips
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
-from audio2mesh.targets import ParamSpace
-from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
+from sync_expert.targets import ParamSpace
+from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from avatar.errors import L2TError
-from avatar.rig import load_rig
 
 
 @dataclass
@@ -65,13 +65,6 @@ class TrainConfig:
     amp: bool = True
     dropout: float | None = None
     audio_encoder: str | None = None  # local wav2vec2/HuBERT/WavLM folder (default: log-mel)
-
-
-def corpus_rig(clipset: ClipSet, rig_path: str | None = None):
-    ref = clipset.info.get("rig", {})
-    if rig_path is None and ref.get("path"):
-        rig_path = ref["path"]
-    return load_rig(rig_path)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

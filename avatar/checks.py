@@ -12,6 +12,7 @@ from pathlib import Path
 from avatar.errors import L2TError
 
 MIN_SIZE, MAX_SIZE = 16, 4096  # square frame size in pixels
+DEFAULT_FPS = 25.0  # motion and video frame rate unless told otherwise
 MAX_FPS = 120.0
 MAX_AUDIO_SECONDS = 3600.0  # longest speech a command decodes (1 h is 230 MB of float32 at 16 kHz)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")  # containers our H.264 + AAC writer produces

@@ -85,7 +85,7 @@ def build_default_avatar(iterations: int = 1500, size: int = 192, per_face: int 
 
     losses = []
     start = time.perf_counter()
-    for it in tqdm(range(iterations), desc="default avatar", disable=not progress):
+    for _ in tqdm(range(iterations), desc="default avatar", disable=not progress):
         rgb, alpha, want, mask = render_pair(random_pose(rig, gen, device), random_camera(target, distance, size, gen))
         loss = (rgb - want).abs().mean() + 0.5 * (alpha - mask).abs().mean()
         loss = loss + 0.01 * torch.relu(model.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(model.log_scales.exp() - 0.6).mean()

@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avatar.checks import MAX_FPS
+from avatar.checks import DEFAULT_FPS, MAX_FPS
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
 from avatar.io.npz import read_npz
 
 PARAM_WIDTHS = {"jaw": (3, 6), "neck": (3, 6), "rotation": (3, 6), "eyes": (6, 12), "translation": (3,)}
-DEFAULT_FPS = 25.0
+
+
+def frames_for(seconds: float, fps: float) -> int:
+    """Frames of a clip that lasts ``seconds``: duration x fps, rounded (at least 1)."""
+    return max(1, int(math.floor(seconds * fps + 0.5)))
 
 
 @dataclass

@@ -93,20 +93,20 @@ def speed(model, device, seconds: float = 60.0) -> float:
     import numpy as np
     import torch
 
-    from audio2mesh.features import speech_features
+    from sync_expert.features import speech_features
     from audio2mesh.inference import predict
-    from audio2mesh.model import frames_for
+    from avatar.motion import DEFAULT_FPS, frames_for
 
     audio = (np.random.default_rng(0).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
-    n = frames_for(seconds, 25.0)
+    n = frames_for(seconds, DEFAULT_FPS)
     for _ in range(2):
-        predict(model, speech_features(audio, device), 25.0, n)
+        predict(model, speech_features(audio, device), DEFAULT_FPS, n)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     reps = 5
     for _ in range(reps):
-        predict(model, speech_features(audio, device), 25.0, n)
+        predict(model, speech_features(audio, device), DEFAULT_FPS, n)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return seconds * reps / (time.perf_counter() - start)
@@ -116,13 +116,13 @@ def stage_evaluate(args, work: Path) -> dict:
     import torch
 
     from audio2mesh.checkpoint import load_model
-    from audio2mesh.data.clips import load_clips
+    from sync_expert.data.clips import load_clips
     from audio2mesh.evaluate import Experts, evaluate_clips
-    from audio2mesh.features import dequantise
+    from sync_expert.features import dequantise
     from audio2mesh.metrics import summarise
     from audio2mesh.model import count_parameters
-    from audio2mesh.targets import ParamSpace
-    from audio2mesh.train import corpus_rig
+    from sync_expert.targets import ParamSpace
+    from sync_expert.data.clips import corpus_rig
     from sync_expert.lips import LipData
     from sync_expert.model import normalised_rest
     from sync_expert.train import offset_accuracy

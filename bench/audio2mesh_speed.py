@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio2mesh.checkpoint import load_model  # noqa: E402
-from audio2mesh.features import speech_features  # noqa: E402
+from sync_expert.features import speech_features  # noqa: E402
 from audio2mesh.inference import StreamingPredictor, predict  # noqa: E402
-from audio2mesh.model import count_parameters, frames_for  # noqa: E402
+from audio2mesh.model import count_parameters  # noqa: E402
+from avatar.motion import DEFAULT_FPS, frames_for  # noqa: E402
 from avatar.io.audio import SPEECH_RATE, read_audio  # noqa: E402
 
 
@@ -40,13 +41,13 @@ def example_speech(seconds: float) -> np.ndarray:
 
 def offline(model, device, seconds: float, reps: int) -> float:
     audio = example_speech(seconds)
-    n = frames_for(seconds, 25.0)
+    n = frames_for(seconds, DEFAULT_FPS)
     for _ in range(2):
-        predict(model, speech_features(audio, device), 25.0, n)
+        predict(model, speech_features(audio, device), DEFAULT_FPS, n)
     sync(device)
     start = time.perf_counter()
     for _ in range(reps):
-        predict(model, speech_features(audio, device), 25.0, n)
+        predict(model, speech_features(audio, device), DEFAULT_FPS, n)
     sync(device)
     return seconds * reps / (time.perf_counter() - start)
 
@@ -54,10 +55,10 @@ def offline(model, device, seconds: float, reps: int) -> float:
 def streaming(model, device, seconds: float = 20.0, chunk_ms: int = 100) -> dict:
     audio = example_speech(seconds)
     chunk = SPEECH_RATE * chunk_ms // 1000
-    warm = StreamingPredictor(model, 25.0, device=device)
+    warm = StreamingPredictor(model, DEFAULT_FPS, device=device)
     for i in range(0, 20 * chunk, chunk):
         warm.push(audio[i:i + chunk])
-    stream = StreamingPredictor(model, 25.0, device=device)
+    stream = StreamingPredictor(model, DEFAULT_FPS, device=device)
     latencies, frames = [], 0
     for i in range(0, len(audio), chunk):
         sync(device)
@@ -70,7 +71,7 @@ def streaming(model, device, seconds: float = 20.0, chunk_ms: int = 100) -> dict
     latencies.sort()
     return {"chunk_ms": chunk_ms, "median_ms": round(statistics.median(latencies), 2),
             "p95_ms": round(latencies[int(0.95 * len(latencies))], 2), "max_ms": round(latencies[-1], 2),
-            "lookahead_s": round(stream.lookahead_seconds, 4), "frames": frames, "expected_frames": frames_for(seconds, 25.0)}
+            "lookahead_s": round(stream.lookahead_seconds, 4), "frames": frames, "expected_frames": frames_for(seconds, DEFAULT_FPS)}
 
 
 def main() -> None:

@@ -14,22 +14,28 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import numpy as np, torch
+# ruff: noqa: E402
+import numpy as np
+import torch
+
 from audio2mesh.data.align import recognize_phones
 from audio2mesh.data.real_speech import CODEC2_DIR, CODEC2_RECORDINGS
 from audio2mesh.speech import Speaker, load_speech
 from audio2mesh.teacher.animator import TeacherAnimator
 from avatar.io.audio import read_audio, SPEECH_RATE
+from avatar.motion import DEFAULT_FPS
 from avatar.rig import load_rig
 
 TEST = ["big_dog", "cross", "hts2", "mmt", "morig", "ve9qrp", "vk2tpm", "g3plx", "speech_orig"]
-FPS = 25.0
-rig = load_rig(); names = rig.data.expression_names
+FPS = DEFAULT_FPS
+rig = load_rig()
+names = rig.data.expression_names
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--ckpt", default=None)
 parser.add_argument("--json", default=None)
 args = parser.parse_args()
-sp = Speaker.load(args.ckpt); teacher = TeacherAnimator(rig, FPS)
+sp = Speaker.load(args.ckpt)
+teacher = TeacherAnimator(rig, FPS)
 
 def gaps(motion):
     with torch.no_grad():
@@ -39,14 +45,16 @@ def gaps(motion):
 
 res = {"model": [], "teacher": []}
 for path, spk in CODEC2_RECORDINGS.items():
-    if spk not in TEST: continue
+    if spk not in TEST:
+        continue
     f = CODEC2_DIR / path
     audio = read_audio(f, raw_pcm_rate=8000) if f.suffix == ".raw" else load_speech(f, 0.04)
     al = recognize_phones(audio)
     secs = len(audio) / SPEECH_RATE
     for kind, motion in (("model", sp.motion(audio, FPS, names, rig.data.name)),
                          ("teacher", teacher.animate(al.fitted_to(secs), teacher.num_frames(secs)))):
-        g = gaps(motion); thr = 0.2 * np.percentile(g, 95)
+        g = gaps(motion)
+        thr = 0.2 * np.percentile(g, 95)
         for ph, s, e in zip(al.phones, al.starts, al.ends):
             if ph in ("M", "B", "P"):
                 lo, hi = max(0, int(np.floor(s * FPS)) - 1), min(len(g), int(np.ceil(e * FPS)) + 2)

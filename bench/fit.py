@@ -33,6 +33,7 @@ from avatar.fit.synthetic import synthetic_frames
 from avatar.fit.video_input import VideoFrames
 from avatar.io.avatar_folder import load_avatar
 from avatar.io.tracked_folder import read_tracked_folder
+from avatar.motion import DEFAULT_FPS
 from avatar.render.cameras import project_points
 from avatar.rig import load_rig
 from avatar.rig.rotations import axis_angle_to_matrix
@@ -136,7 +137,7 @@ def main() -> None:
         avatar = load_avatar(device=device)
         if "closed_loop" in cases:
             frames, truth = synthetic_frames(avatar, 150, 256)
-            video = VideoFrames(frames, 25.0, (256, 256), 1.0)
+            video = VideoFrames(frames, DEFAULT_FPS, (256, 256), 1.0)
             track, how = landmarks_for("closed_loop", video, args.landmarks_cache)
             res, out = run_fit("closed_loop", video, device, args.previews, work, track)
             res["landmarks"] = how
@@ -160,7 +161,7 @@ def main() -> None:
             save(args.out, results)
         if "long" in cases:
             frames, truth = synthetic_frames(avatar, 1500, 512)
-            res, _ = run_fit("long_60s_512", VideoFrames(frames, 25.0, (512, 512), 1.0), device, None, work, truth_track(avatar, truth))
+            res, _ = run_fit("long_60s_512", VideoFrames(frames, DEFAULT_FPS, (512, 512), 1.0), device, None, work, truth_track(avatar, truth))
             res["landmarks"] = "projected from the true meshes (MediaPipe time not included: about 10 ms a frame on a CPU)"
             results["cases"]["long_60s_512"] = res
             save(args.out, results)

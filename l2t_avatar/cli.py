@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avatar import __version__
-from avatar.checks import MAX_AUDIO_SECONDS, VIDEO_SUFFIXES, check_fps, check_output_file, check_output_folder, check_seconds, check_size
+from avatar.checks import DEFAULT_FPS, MAX_AUDIO_SECONDS, VIDEO_SUFFIXES, check_fps, check_output_file, check_output_folder, check_seconds, check_size
 from avatar.errors import L2TError
 
 MIN_FIT_SIZE = 64
@@ -113,7 +113,7 @@ def _cmd_view(args: argparse.Namespace) -> None:
                                 checkpoint=args.ckpt, audio_encoder=args.audio_encoder, rig=args.rig, token=args.token,
                                 avatar_root=args.avatar_root, max_audio_seconds=args.max_audio_seconds))
     url = app.start()
-    names = ", ".join(app.avatars)
+    names = ", ".join(app.library.names)
     print(f"l2t-avatar view: {url}  (avatars: {names}; {app.device.type}; Ctrl-C to stop)", flush=True)
     app.serve_forever()
 
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar", default=None, help="avatar folder (from 'fit'; default: the built-in default avatar)")
     p.add_argument("-o", "--output", default="speak.mp4", help="MP4 to write (default: speak.mp4)")
     p.add_argument("--size", type=int, default=None, help="square frame size, even (default: 512 on CUDA, 256 on CPU)")
-    p.add_argument("--fps", type=float, default=25.0, help="video frame rate (default: 25)")
+    p.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"video frame rate (default: {DEFAULT_FPS:g})")
     p.add_argument("--camera", default="front", choices=["front", "three-quarter", "profile", "orbit"], help="view (default: front)")
     p.add_argument("--save-motion", default=None, help="also write the motion (rig parameters per frame) to this npz")
     p.add_argument("--no-idle", action="store_true", help="no idle blinks and head sway: speech motion only")
@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_motion_args(p)
     p.add_argument("-o", "--output", default="render.mp4", help="MP4 to write (default: render.mp4)")
     p.add_argument("--size", type=int, default=512, help="square frame size in pixels, even (default: 512)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate (default: the motion's own, 25 for --demo)")
+    p.add_argument("--fps", type=float, default=None, help=f"frame rate (default: the motion's own, {DEFAULT_FPS:g} for --demo)")
     p.add_argument("--camera", default="front", choices=["front", "three-quarter", "profile", "orbit"], help="view (default: front)")
     p.add_argument("--audio", default=None, help="audio file to mux as the soundtrack (WAV, or anything ffmpeg reads)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from avatar.checks import VIDEO_SUFFIXES, check_fps, check_output_file, check_size
 from avatar.io.audio import SPEECH_RATE
-from avatar.motion import Motion
+from avatar.motion import DEFAULT_FPS, Motion
 
 
 @dataclass
@@ -26,7 +26,7 @@ class SpeakOptions:
     output: str = "speak.mp4"
     avatar: str | None = None
     size: int | None = None  # default: 512 on CUDA, 256 on CPU
-    fps: float = 25.0
+    fps: float = DEFAULT_FPS
     camera: str = "front"
     save_motion: str | None = None
     idle: bool = True

@@ -2,7 +2,7 @@
 
 Frames go through the same point encoder as SyncNet3D, then temporal convolutions (±0.4 s of
 context at 25 fps). Class 0 is the CTC blank (it takes the place of SIL: silences are not
-read); classes 1.. are the phones of ``audio2mesh.phones.PHONES``. Its phone error rate on
+read); classes 1.. are the phones of ``sync_expert.phones.PHONES``. Its phone error rate on
 motion is a readable lip-sync measure, and its CTC loss on predicted motion is the SelfTalk-
 style lip-reading consistency term of Audio2Mesh training.
 """
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from audio2mesh.phones import PHONES
+from sync_expert.phones import PHONES
 from sync_expert.model import LipFrameEncoder
 
 BLANK = 0

@@ -6,9 +6,9 @@ import hashlib
 
 import torch
 
-from audio2mesh.data.clips import Clip, ClipSet
-from audio2mesh.targets import ParamSpace
-from audio2mesh.features import MEL_RATE
+from sync_expert.data.clips import Clip, ClipSet
+from sync_expert.targets import ParamSpace
+from sync_expert.features import MEL_RATE
 from sync_expert.model import AUDIO_FRAMES, LIP_FRAMES, normalised_rest
 
 
@@ -41,7 +41,7 @@ class PackedClips:
     """All clips' lip offsets and features concatenated on the device, for vectorised window sampling."""
 
     def __init__(self, data: LipData):
-        from audio2mesh.features import dequantise
+        from sync_expert.features import dequantise
 
         dev = data.device
         self.offsets = torch.cat(data.offsets)

@@ -26,11 +26,11 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from audio2mesh.checkpoint import save_model
-from audio2mesh.data.clips import load_clips
-from audio2mesh.features import dequantise
-from audio2mesh.train import corpus_rig
-from audio2mesh.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
+from sync_expert.checkpoint import save_model
+from sync_expert.data.clips import load_clips
+from sync_expert.features import dequantise
+from sync_expert.data.clips import corpus_rig
+from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from avatar.errors import L2TError
 from sync_expert.lip_reader import LipReader, LipReaderConfig, ctc_loss, edit_distance, greedy_decode, phone_targets
 from sync_expert.lips import LipData, in_half, shift_motion

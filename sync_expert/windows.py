@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from audio2mesh.features import MEL_RATE
+from sync_expert.features import MEL_RATE
 from sync_expert.model import AUDIO_FRAMES, LIP_FRAMES, SyncNet3D
 
 MAX_OFFSET = 15

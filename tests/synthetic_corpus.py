@@ -13,8 +13,8 @@ import json
 import numpy as np
 import torch
 
-from audio2mesh.data.items import CorpusItem
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.data.items import CorpusItem
+from sync_expert.phones import PhoneAlignment
 from avatar.io.audio import SPEECH_RATE
 
 VOWELS = ("AA", "IY", "UW", "EH")

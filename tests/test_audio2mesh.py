@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from audio2mesh.checkpoint import load_model, save_model
-from audio2mesh.features import HOP, NormStats, dequantise, log_mel, quantise, speech_features
+from audio2mesh.checkpoint import load_model
+from sync_expert.checkpoint import save_model
+from sync_expert.features import HOP, NormStats, dequantise, log_mel, quantise, speech_features
 from audio2mesh.inference import StreamingPredictor, predict
-from audio2mesh.model import Audio2Mesh, frames_for, preset_config
+from audio2mesh.model import Audio2Mesh, preset_config
+from avatar.motion import frames_for
 from avatar.errors import L2TError
 from avatar.io.audio import read_audio
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from audio2mesh.batches import make_batch
-from audio2mesh.checkpoint import DEFAULTS, load_model, save_model
+from audio2mesh.checkpoint import DEFAULTS, load_model
+from sync_expert.checkpoint import save_model
 from audio2mesh.model import Audio2Mesh, preset_config
 from audio2mesh.train import Audio2MeshTrainer, TrainConfig
 from l2t_avatar.cli import main

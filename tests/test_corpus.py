@@ -7,8 +7,8 @@ import pytest
 
 from audio2mesh.data import align
 from audio2mesh.data.corpus import CorpusBuilder
-from audio2mesh.data.datasets import CorpusDataset, open_dataset
-from audio2mesh.data.items import CorpusItem
+from sync_expert.data.datasets import CorpusDataset, open_dataset
+from sync_expert.data.items import CorpusItem
 from audio2mesh.data.real_speech import allison_prompts, codec2_recordings
 from audio2mesh.data.tts import Espeak, Festival, Flite
 from avatar.errors import L2TError

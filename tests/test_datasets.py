@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from audio2mesh.data.datasets import BiwiDataset, VocasetDataset, open_dataset
+from sync_expert.data.datasets import BiwiDataset, VocasetDataset, open_dataset
 from avatar.errors import L2TError
 from avatar.io.audio import write_wav
 

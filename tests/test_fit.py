@@ -1,6 +1,7 @@
 """`l2t-avatar fit` end to end on CPU: a 16-frame 64x64 clip rendered from the default avatar with
 known motion, fitted back; resume, the VHAP-style --tracked input, and every bad input."""
 
+import dataclasses
 import json
 import subprocess
 
@@ -230,8 +231,9 @@ def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, mo
     track = detect_faces(vf.frames, vf.fps)
     rig = load_rig()
     args = (rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
-            track.head_transforms, 20, 30)
-    whole = tracking.track_sequence(*args)
+            track.head_transforms)
+    short = tracking.TrackingConfig(rigid_steps=20, steps=30)
+    whole = tracking.track_sequence(*args, short)
 
     real_tqdm = tracking.tqdm
 
@@ -247,10 +249,10 @@ def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, mo
     checkpoint = tmp_path / "tracking.pt"
     monkeypatch.setattr(tracking, "tqdm", KilledAfter)
     with pytest.raises(KeyboardInterrupt):
-        tracking.track_sequence(*args, checkpoint=checkpoint, checkpoint_seconds=0.0)
+        tracking.track_sequence(*args, dataclasses.replace(short, checkpoint_seconds=0.0), checkpoint=checkpoint)
     monkeypatch.setattr(tracking, "tqdm", real_tqdm)
     assert checkpoint.is_file()
-    resumed = tracking.track_sequence(*args, checkpoint=checkpoint, checkpoint_seconds=1e9)
+    resumed = tracking.track_sequence(*args, dataclasses.replace(short, checkpoint_seconds=1e9), checkpoint=checkpoint)
     for key in whole.params:
         assert torch.allclose(whole.params[key], resumed.params[key], atol=1e-6), key
     assert torch.allclose(whole.vertex_offsets, resumed.vertex_offsets, atol=1e-7)

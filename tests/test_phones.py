@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from audio2mesh.phones import PHONES, PhoneAlignment, from_arpabet, ipa_to_phones
+from sync_expert.phones import PHONES, PhoneAlignment, from_arpabet, ipa_to_phones
 
 
 def test_phone_set_is_cmu_plus_silence():

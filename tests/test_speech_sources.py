@@ -81,7 +81,7 @@ def test_real_speech_sources():
 
 
 def test_augmentation_moves_timings_with_speed():
-    from audio2mesh.phones import PhoneAlignment
+    from sync_expert.phones import PhoneAlignment
 
     rng = np.random.default_rng(0)
     t = np.arange(2 * SPEECH_RATE) / SPEECH_RATE

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio2mesh.features import dequantise
+from sync_expert.features import dequantise
 from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from sync_expert.lip_reader import edit_distance, greedy_decode, phone_targets

@@ -6,7 +6,7 @@ import torch
 from tests.conftest import needs
 
 from audio2mesh.data.tts import Espeak
-from audio2mesh.phones import BILABIALS, CLOSED_CONSONANTS, OPEN_VOWELS, PhoneAlignment
+from sync_expert.phones import BILABIALS, CLOSED_CONSONANTS, OPEN_VOWELS, PhoneAlignment
 from audio2mesh.teacher.animator import TeacherAnimator, TeacherStyle, inner_lip_gap
 from avatar.errors import L2TError
 

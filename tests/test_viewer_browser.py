@@ -92,7 +92,7 @@ def open_tab(app, browser, size=(800, 500)):
     page.goto(app.url)
     new = wait_for(lambda: sorted(set(app.sessions) - before), what="the tab's session")
     session = app.sessions[new[0]]
-    wait_for(lambda: session.update_count, what=f"the first update of tab {new[0]}")
+    wait_for(lambda: session.updates.count, what=f"the first update of tab {new[0]}")
     return page, session
 
 
@@ -135,7 +135,7 @@ def settle(page, seconds=1.0) -> np.ndarray:
 def test_avatar_is_visible_and_the_jaw_slider_moves_it(app, tab, artifacts):
     page, session = tab(size=(960, 600))
     page.get_by_text("idle motion (blinks, sway)").click()  # hold still
-    wait_for(lambda: not session.idle.value and session.playback is None, what="idle off")
+    wait_for(lambda: not session.speech_panel.idle.value and session.speech_panel.playback is None, what="idle off")
     before = settle(page)
     page.screenshot(path=str(artifacts / "viewer_neutral.png"))
     assert avatar_pixels(before) > 0.5, "the avatar is not on screen"
@@ -166,16 +166,16 @@ def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path, 
         control(page, "folder").locator("input").fill(refused)
         shown = page.get_by_text(AvatarFolderPolicy.REFUSAL).count()
         page.get_by_role("button", name="Load avatar folder").click()  # the same message each time, not a crash
-        wait_for(lambda: page.get_by_text(AvatarFolderPolicy.REFUSAL).count() > shown, what=f"the refusal of {refused}")
-    assert "outside" not in app.avatars
+        wait_for(lambda shown=shown: page.get_by_text(AvatarFolderPolicy.REFUSAL).count() > shown, what=f"the refusal of {refused}")
+    assert "outside" not in app.library
     control(page, "folder").locator("input").fill("my_avatar")  # relative to the root
     page.get_by_role("button", name="Load avatar folder").click()
     wait_for(lambda: session.entry.name == "my_avatar", what="the loaded avatar to be shown")
-    assert "my_avatar" in app.avatars and session.avatar_menu.value == "my_avatar"
-    assert set(session.avatar_menu.options) >= {"default", "my_avatar"}
+    assert "my_avatar" in app.library and session.avatar_panel.menu.value == "my_avatar"
+    assert set(session.avatar_panel.menu.options) >= {"default", "my_avatar"}
     page.get_by_text("mesh wireframe").click()
-    count = session.update_count
-    wait_for(lambda: session.wireframe.value and session.update_count > count, what="an update with the wireframe")
+    count = session.updates.count
+    wait_for(lambda: session.view.wireframe.value and session.updates.count > count, what="an update with the wireframe")
     assert session.nodes.wire.visible and np.abs(session.nodes.wire.vertices).max() > 0.01
 
 
@@ -192,30 +192,30 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
     wav = write_wav(tmp_path / "talk.wav", speech(3.0))
     upload(page, wav)
     wait_for(lambda: session.speech is not None, what="the upload to be animated")
-    assert session.motion.num_frames == 75 and session.timeline.max == pytest.approx(3.0)
+    assert session.motion.num_frames == 75 and session.speech_panel.timeline.max == pytest.approx(3.0)
     page.get_by_text("75 frames at 25 fps").wait_for(timeout=10_000)
 
     page.get_by_role("button", name="Play / pause").click()
-    wait_for(lambda: session.audio_reports >= 1 and session.playback.playing, timeout=40, what="the page's audio to report playing")
+    wait_for(lambda: session.speech_panel.audio_reports >= 1 and session.speech_panel.playback.playing, timeout=40, what="the page's audio to report playing")
     frames = set()
     for _ in range(10):
-        frames.add(session.shown_frame)
+        frames.add(session.updates.shown_frame)
         time.sleep(0.1)
     assert len(frames) >= 3, "the animation does not advance while the audio plays"
-    print(f"playhead - audio at each report: {[round(e, 3) for e in session.sync_errors]}")
+    print(f"playhead - audio at each report: {[round(e, 3) for e in session.speech_panel.sync_errors]}")
 
     page.get_by_role("button", name="Play / pause").click()
-    wait_for(lambda: not session.playback.playing and audio_state(page)[1], what="pause, in the page and on the server")
+    wait_for(lambda: not session.speech_panel.playback.playing and audio_state(page)[1], what="pause, in the page and on the server")
     audio_time, _ = audio_state(page)
     # The page's pause report puts the playhead on the audio's time, within a frame.
-    wait_for(lambda: abs(session.playback.time() - audio_time) < 0.04, timeout=10,
-             what=f"the playhead ({session.playback.time():.3f} s) to stop on the audio's time ({audio_time:.3f} s)")
-    wait_for(lambda: session.shown_frame == session.playback.frame(), what="the paused frame on screen")
+    wait_for(lambda: abs(session.speech_panel.playback.time() - audio_time) < 0.04, timeout=10,
+             what=f"the playhead ({session.speech_panel.playback.time():.3f} s) to stop on the audio's time ({audio_time:.3f} s)")
+    wait_for(lambda: session.updates.shown_frame == session.speech_panel.playback.frame(), what="the paused frame on screen")
 
     slider = control(page, "time (s)").get_by_role("slider")
     slider.focus()
     slider.press("Home")  # the timeline seeks the audio too
-    wait_for(lambda: audio_state(page)[0] < 0.02 and session.playback.time() < 0.02, what="a seek to the start in the page and on the server")
+    wait_for(lambda: audio_state(page)[0] < 0.02 and session.speech_panel.playback.time() < 0.02, what="a seek to the start in the page and on the server")
 
 
 def test_bad_uploads_get_a_message_and_the_server_carries_on(app, tab, tmp_path):
@@ -227,12 +227,12 @@ def test_bad_uploads_get_a_message_and_the_server_carries_on(app, tab, tmp_path)
     fake.write_bytes(b"RIFF" + bytes(100))
     for path, message in ((text, "not an audio file"), (silent, "is silent"), (fake, "fake.wav")):
         upload(page, path)
-        wait_for(lambda: message in session.speech_status.content, what=f"the message for {path.name}")
+        wait_for(lambda message=message: message in session.speech_panel.status.content, what=f"the message for {path.name}")
         page.get_by_text(f"Could not use {path.name}").first.wait_for(timeout=10_000)
     assert session.speech is None and session.thread.is_alive()
-    count = session.update_count
+    count = session.updates.count
     session.controls.jaw_open.value = 0.25
-    wait_for(lambda: session.update_count > count, what="an update after the bad uploads")
+    wait_for(lambda: session.updates.count > count, what="an update after the bad uploads")
 
 
 def test_tabs_have_their_own_camera_and_a_closed_tab_is_let_go(app, tab):
@@ -242,12 +242,12 @@ def test_tabs_have_their_own_camera_and_a_closed_tab_is_let_go(app, tab):
     page2.get_by_role("button", name="profile").click(timeout=90_000)  # two tabs of software WebGL on 2 cores can keep a page busy for a while
     wait_for(lambda: abs(second.client.camera.position[0]) > 0.3, what="tab 2's camera to swing to the profile")
     assert abs(first.client.camera.position[0]) < 0.05  # tab 1 still looks from the front
-    assert second.playback is not None and second.playback.playing  # idle motion is animating
+    assert second.speech_panel.playback is not None and second.speech_panel.playback.playing  # idle motion is animating
     page2.close()  # mid-animation
     wait_for(lambda: second.client.client_id not in app.sessions, what="the closed tab's session to go")
     wait_for(lambda: not second.thread.is_alive(), timeout=5, what="its update loop to end")
-    count = first.update_count
-    wait_for(lambda: first.update_count > count + 5, what="tab 1 to keep updating")
+    count = first.updates.count
+    wait_for(lambda: first.updates.count > count + 5, what="tab 1 to keep updating")
 
 
 def test_render_mp4_offers_a_download(app, tab, tmp_path):
@@ -256,15 +256,15 @@ def test_render_mp4_offers_a_download(app, tab, tmp_path):
     page, session = tab()
     upload(page, write_wav(tmp_path / "short.wav", speech(0.4)))
     wait_for(lambda: session.speech is not None, what="the upload")
-    session.render_size.value = "256"
+    session.render_panel.size.value = "256"
     taken = 0
-    while app.render_slots.acquire(blocking=False):  # other tabs' renders fill every slot...
+    while app.settings.render_slots.acquire(blocking=False):  # other tabs' renders fill every slot...
         taken += 1
     page.get_by_role("button", name="Render MP4").click()
-    wait_for(lambda: "busy" in session.render_status.content, what="the busy message")  # ...so this one waits its turn
-    assert not session.rendering
+    wait_for(lambda: "busy" in session.render_panel.status.content, what="the busy message")  # ...so this one waits its turn
+    assert not session.render_panel.rendering
     for _ in range(taken):
-        app.render_slots.release()
+        app.settings.render_slots.release()
     page.get_by_role("button", name="Render MP4").click()
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("link").filter(has_text="mp4").first.click(timeout=120_000)
@@ -272,4 +272,4 @@ def test_render_mp4_offers_a_download(app, tab, tmp_path):
     download.value.save_as(out)
     info = probe_video(out)
     assert info["frames"] == 10 and info["width"] == 256 and abs(info["audio_seconds"] - 0.4) < 0.1
-    assert "10 frames" in session.render_status.content
+    assert "10 frames" in session.render_panel.status.content

@@ -11,29 +11,13 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import torch
 
-from avatar.avatar import Avatar
-from avatar.errors import L2TError
 from avatar.motion import DEFAULT_FPS
+from viewer.avatars import AvatarLibrary
 from viewer.security import AvatarFolderPolicy, ServerGuards, is_loopback, new_token, token_required
-from viewer.session import ViewerSession
-from viewer.speech import Speech, SpeechEngine
-from viewer.splats import SplatPoser
-
-DEFAULT_NAME = "default"
-
-
-@dataclass
-class AvatarEntry:
-    name: str
-    avatar: Avatar
-    poser: SplatPoser
-    framing: tuple[torch.Tensor, float]  # look-at target, distance for a 20 deg view
-    rig_names: list[str] = field(default_factory=list)
-    rig_label: str = ""
+from viewer.session import TabSettings, ViewerSession
+from viewer.speech import SpeechEngine
 
 
 @dataclass
@@ -63,54 +47,19 @@ class ViewerApp:
         self.opts = opts
         self.device = resolve_device(opts.device)
         self.cuda = self.device.type == "cuda"
-        self.seed, self.max_rate = opts.seed, opts.max_rate
         self.token = opts.token or (None if is_loopback(opts.host) else new_token())
-        self.folders = AvatarFolderPolicy(opts.avatars, opts.avatar_root)
-        self.render_slots = threading.BoundedSemaphore(max(1, opts.max_renders))
+        self.library = AvatarLibrary(AvatarFolderPolicy(opts.avatars, opts.avatar_root), opts.rig, self.device)
         self.guards: ServerGuards | None = None
-        self.avatars: dict[str, AvatarEntry] = {}  # by name, in the order loaded
-        self._by_key: dict[str, AvatarEntry] = {}  # by resolved folder
         self.sessions: dict[int, ViewerSession] = {}
-        self._avatar_lock = threading.Lock()
         for folder in opts.avatars or [None]:
-            self.load_avatar(folder)
+            self.library.load(folder)
         self.engine = SpeechEngine(self.device, opts.checkpoint, opts.audio_encoder, opts.fps, opts.max_audio_seconds,
                                    int(opts.max_upload_mb * 2**20))
         self.engine.load()
-        first = self.default_entry()
-        self.speech: Speech | None = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None
+        first = self.library.first()
+        speech = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None
+        self.settings = TabSettings(self.cuda, opts.seed, opts.max_rate, threading.BoundedSemaphore(max(1, opts.max_renders)), speech)
         self.server = None
-
-    def default_entry(self) -> AvatarEntry:
-        return next(iter(self.avatars.values()))
-
-    def load_requested_avatar(self, text: str) -> AvatarEntry:
-        """What a visitor's "Load avatar folder" opens: only a folder the policy allows."""
-        if not text.strip():
-            raise L2TError("give the path of an avatar folder")
-        return self.load_avatar(self.folders.resolve(text.strip()))
-
-    def load_avatar(self, folder: str | Path | None) -> AvatarEntry:
-        """Load an avatar folder (None: the default avatar) once; L2TError for a bad folder."""
-        from avatar.io.avatar_folder import load_avatar
-        from avatar.render.animate import head_framing
-
-        if folder == "":
-            raise L2TError("give the path of an avatar folder")
-        key = DEFAULT_NAME if folder is None else str(Path(folder).resolve())
-        with self._avatar_lock:
-            if key in self._by_key:
-                return self._by_key[key]
-            avatar = load_avatar(folder, rig_path=self.opts.rig, device=self.device)
-            base = DEFAULT_NAME if folder is None else Path(key).name
-            name, n = base, 2
-            while name in self.avatars:
-                name, n = f"{base} ({n})", n + 1
-            entry = AvatarEntry(name, avatar, SplatPoser(avatar), head_framing(avatar), avatar.rig.data.expression_names, avatar.rig.data.name)
-            self.avatars[name] = self._by_key[key] = entry
-        for session in list(self.sessions.values()):
-            session.refresh_avatar_menu()
-        return entry
 
     # ------------------------------------------------------------ server
     def start(self) -> str:
@@ -129,7 +78,7 @@ class ViewerApp:
         return f"http://{host}:{self.server.get_port()}" + (f"/?token={self.token}" if self.token else "")
 
     def _connected(self, client) -> None:
-        self.sessions[client.client_id] = ViewerSession(self, client)
+        self.sessions[client.client_id] = ViewerSession(client, self.library, self.engine, self.settings)
 
     def _disconnected(self, client) -> None:
         session = self.sessions.pop(client.client_id, None)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from avatar.avatar import Avatar
+from avatar.render.cameras import pinhole_intrinsics
 from avatar.render.gaussian import render_gaussians
 from avatar.rig.rotations import matrix_to_quaternion, quaternion_to_matrix
 
@@ -35,8 +36,7 @@ def viser_camera_matrices(wxyz, position, fov_y: float, aspect: float, height: i
     cam_to_world = torch.eye(4)
     cam_to_world[:3, :3] = quaternion_to_matrix(torch.tensor(np.asarray(wxyz), dtype=torch.float32))
     cam_to_world[:3, 3] = torch.tensor(np.asarray(position), dtype=torch.float32)
-    focal = 0.5 * height / math.tan(0.5 * fov_y)
-    K = torch.tensor([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    K = pinhole_intrinsics(0.5 * height / math.tan(0.5 * fov_y), width, height)
     return torch.linalg.inv(cam_to_world), K, width, height
 
 

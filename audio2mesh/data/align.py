@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from audio2mesh.data.tts import ToolMissing
-from audio2mesh.phones import PhoneAlignment, from_arpabet
+from sync_expert.phones import PhoneAlignment, from_arpabet
 from avatar.io.audio import SPEECH_RATE, to_int16
 
 PACKAGE = "pocketsphinx (pip install pocketsphinx)"

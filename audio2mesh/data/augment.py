@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.signal import fftconvolve, lfilter
 
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.phones import PhoneAlignment
 from avatar.io.audio import SPEECH_RATE, resample
 
 

@@ -26,9 +26,9 @@ import torch
 from tqdm import tqdm
 
 from audio2mesh.data.augment import Augmentation, apply_augmentation, draw_augmentation
-from audio2mesh.data.items import CorpusItem, read_meta
+from sync_expert.data.items import CorpusItem, read_meta
 from audio2mesh.data.sources import Utterance, all_sources, stable_fraction
-from audio2mesh.phones import PHONES
+from sync_expert.phones import PHONES
 from audio2mesh.teacher.animator import TeacherAnimator, TeacherStyle
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes

@@ -17,7 +17,7 @@ from audio2mesh.data.real_speech import (ALLISON_PACKAGES, CODEC2_PACKAGE, RealC
                                          split_at_pauses)
 from audio2mesh.data.text import SentenceGenerator
 from audio2mesh.data.tts import ESPEAK_ACCENTS, Espeak, Festival, Flite
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.phones import PhoneAlignment
 from avatar.io.audio import SPEECH_RATE, read_audio
 
 SYNTHETIC_LICENCE = "synthetic speech made on this machine with {engine} from l2t-avatar's own generated text"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio2mesh.phones import PhoneAlignment, from_arpabet, ipa_to_phones
+from sync_expert.phones import PhoneAlignment, from_arpabet, ipa_to_phones
 from avatar.io.audio import SPEECH_RATE, read_audio, resample
 
 

@@ -2,7 +2,7 @@
 
 It needs a rig with ARKit-named mouth expressions and named inner-lip landmarks (l2t-head).
 FLAME's expressions are PCA components without names, so on FLAME the teacher is not used:
-FLAME users train Audio2Mesh on their own 3D data (VOCASET), see audio2mesh/data/datasets.py.
+FLAME users train Audio2Mesh on their own 3D data (VOCASET), see sync_expert/data/datasets.py.
 
 Lip closure is solved on the rig itself: after the other shapes are set, ``mouthClose`` is
 chosen per frame so that the inner lips meet exactly as far as the closure curve asks,
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.phones import PhoneAlignment
+from sync_expert.targets import LIP_LANDMARKS
 from audio2mesh.teacher.coarticulation import Timing, articulation
 from avatar.errors import L2TError
 from avatar.motion import DEFAULT_FPS, Motion
@@ -34,7 +35,6 @@ CHANNEL_EXPRESSIONS = {
     "press": {"mouthPress_L": 1.0, "mouthPress_R": 1.0},
 }
 CLOSE_EXPRESSION = "mouthClose"
-LIP_LANDMARKS = ("upper_lip_inner", "lower_lip_inner")
 CLOSED_GAP = 0.0003  # metres between the inner lips when closed
 TUCK_CLOSURE = 0.6  # how far a labiodental closes the lip gap (lower lip up against the teeth)
 MAX_CLOSE = 1.6

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.phones import PhoneAlignment
 from audio2mesh.teacher.visemes import BLENDED, ENVELOPES, VISEMES
 
 GRID_HZ = 100.0

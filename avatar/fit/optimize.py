@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from avatar.errors import L2TError
 from avatar.fit.background import Background, median_background
+from avatar.fit.densify import GradientDensify
 from avatar.fit.image_metrics import psnr, ssim, ssim_map
 from avatar.fit.regions import FACE, HEAD, MOUTH, region_labels
 from avatar.gaussians import GaussianAvatarModel, triangle_frames
@@ -48,11 +49,7 @@ class OptimizeConfig:
     ssim_weight: float = 0.2
     outside_weight: float = 1.0  # alpha outside the grown head
     face_weight: float = 0.3  # transparency over the face
-    max_gaussians: int = 100_000
-    densify_times: int = 8  # densifications, spread over densify_window of the run
-    densify_window: tuple[float, float] = (0.1, 0.6)
-    densify_fraction: float = 0.05  # of the Gaussians, by gradient, per densification
-    min_opacity: float = 0.005
+    densify: GradientDensify = field(default_factory=GradientDensify)  # when and how Gaussians are added and pruned
     seed: int = 0
 
 
@@ -170,18 +167,11 @@ class GaussianFitter:
         self.state = FitState(model, background, data.num_frames, widths).to(device)
         self.optimizer = self.state.build_optimizer()
         self.iteration = 0
-        self.densify_at = self.densify_iterations()
         self.generator = torch.Generator().manual_seed(cfg.seed)
-        self.grad_sum = torch.zeros(model.num_gaussians, device=device)
-        self.grad_count = torch.zeros(model.num_gaussians, device=device)
+        self.densify_state = cfg.densify.initial_state(model)
         self.losses: list[float] = []
 
     # ---------------------------------------------------------------- schedule
-    def densify_iterations(self) -> set[int]:
-        lo, hi = self.cfg.densify_window
-        n = self.cfg.iterations
-        return {int(round(n * (lo + (hi - lo) * i / max(self.cfg.densify_times - 1, 1)))) for i in range(self.cfg.densify_times)} if n >= 20 else set()
-
     def _set_lr(self) -> None:
         decay = 0.01 ** (self.iteration / max(self.cfg.iterations, 1))
         for group in self.optimizer.param_groups:
@@ -213,36 +203,13 @@ class GaussianFitter:
         loss = loss + 1e-2 * sum(d[frames].square().mean() for d in self.state.deltas.values())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        with torch.no_grad():
-            g = m.xyz.grad.norm(dim=-1)
-            self.grad_sum += g
-            self.grad_count += (g > 0).float()
+        cfg.densify.after_backward(self.densify_state, m)
         self.optimizer.step()
         self.iteration += 1
-        if self.iteration in self.densify_at:
-            self.densify_and_prune()
+        cfg.densify.after_step(self.densify_state, m, self.optimizer, self.iteration, cfg.iterations)
         value = float(loss.detach())
         self.losses.append(value)
         return value
-
-    @torch.no_grad()
-    def densify_and_prune(self) -> None:
-        cfg, m = self.cfg, self.state.model
-        mean_grad = self.grad_sum / self.grad_count.clamp_min(1)
-        room = cfg.max_gaussians - m.num_gaussians
-        seen = mean_grad[self.grad_count > 0]
-        if room > 0 and seen.numel():
-            take = min(room, max(1, int(cfg.densify_fraction * m.num_gaussians)))
-            threshold = torch.topk(mean_grad, min(take, m.num_gaussians)).values[-1]
-            grow = (mean_grad >= threshold) & (mean_grad > 0)
-            large = m.log_scales.exp().amax(-1) > 0.3
-            clone = grow & ~large
-            m.clone_gaussians(clone, self.optimizer)
-            split = torch.cat([grow & large, torch.zeros(m.num_gaussians - len(grow), dtype=torch.bool, device=grow.device)])
-            m.split_gaussians(split, 2, self.optimizer)
-        m.prune_gaussians(torch.sigmoid(m.opacity_logits) < cfg.min_opacity, self.optimizer)
-        self.grad_sum = torch.zeros(m.num_gaussians, device=self.device)
-        self.grad_count = torch.zeros(m.num_gaussians, device=self.device)
 
     # ---------------------------------------------------------------- run
     def run(self, checkpoint: Path | None = None, progress: bool = False) -> None:
@@ -267,7 +234,7 @@ class GaussianFitter:
             "model": {k: getattr(m, k).detach().cpu() for k in MODEL_ARRAYS},
             "state": {k: v.detach().cpu() for k, v in self.state.state_dict().items() if not k.startswith("model.")},
             "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-            "grad_sum": self.grad_sum.cpu(), "grad_count": self.grad_count.cpu(), "losses": self.losses,
+            "densify": {k: v.cpu() for k, v in self.densify_state.items()}, "losses": self.losses,
         }
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
@@ -283,7 +250,7 @@ class GaussianFitter:
             self.optimizer.load_state_dict(blob["optimizer"])
             self.iteration = int(blob["iteration"])
             self.generator.set_state(blob["generator"])
-            self.grad_sum, self.grad_count = blob["grad_sum"].to(self.device), blob["grad_count"].to(self.device)
+            self.densify_state = {k: v.to(self.device) for k, v in blob["densify"].items()}
             self.losses = [float(x) for x in blob["losses"]]
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
             raise L2TError(f"{path} is not a checkpoint of this fit ({type(exc).__name__}); run without --resume") from None

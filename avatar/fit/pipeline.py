@@ -7,6 +7,7 @@ avatar folder itself appears only when everything is done, in one rename.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -23,7 +24,7 @@ from avatar.fit.crop import crop_frame, crop_intrinsics, head_boxes
 from avatar.fit.landmarks import FaceTrack, detect_faces
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, default_iterations, heldout_split
 from avatar.fit.regions import person_mask
-from avatar.fit.tracking import TRACKING_VIEW, track_sequence
+from avatar.fit.tracking import TRACKING_VIEW, TrackingConfig, track_sequence
 from avatar.fit.video_input import VideoFrames, read_video
 from avatar.io.atomic import atomic_folder
 from avatar.io.avatar_folder import rig_reference, write_avatar_files
@@ -41,7 +42,7 @@ class FitOptions:
     size: int = 512  # largest crop size; smaller when the face is smaller in the video
     iterations: int | None = None  # Gaussian iterations (default: 1500 on CUDA, 300 on CPU)
     batch: int | None = None  # frames per iteration (default: 8 on CUDA, 1 on CPU)
-    tracking_steps: tuple[int, int] = (150, 450)  # rigid, full
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # the tracking recipe (its checkpoint_seconds is ignored)
     resume: bool = False
     preview: bool = True  # write preview.mp4 (needs ffmpeg, which imageio-ffmpeg ships)
     progress: bool = True
@@ -106,8 +107,8 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
                        "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
     t = time.perf_counter()
     seq = track_sequence(rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
-                         track.head_transforms, *opts.tracking_steps, progress=opts.progress, checkpoint=checkpoint,
-                         checkpoint_seconds=opts.checkpoint_seconds)
+                         track.head_transforms, dataclasses.replace(opts.tracking, checkpoint_seconds=opts.checkpoint_seconds),
+                         progress=opts.progress, checkpoint=checkpoint)
     seconds["tracking"] = time.perf_counter() - t
     boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))

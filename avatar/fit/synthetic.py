@@ -18,9 +18,10 @@ from avatar.io.video import Mp4Writer
 from avatar.render.animate import head_framing
 from avatar.render.cameras import orbit_camera
 from avatar.render.gaussian import render_gaussians
+from avatar.motion import DEFAULT_FPS
 
 
-def synthetic_motion(avatar: Avatar, num_frames: int, fps: float = 25.0) -> dict[str, torch.Tensor]:
+def synthetic_motion(avatar: Avatar, num_frames: int, fps: float = DEFAULT_FPS) -> dict[str, torch.Tensor]:
     """Rig parameters [T, D] for a talking, head-turning clip."""
     t = torch.arange(num_frames, dtype=torch.float32) / fps
     rig = avatar.rig
@@ -47,7 +48,7 @@ def backdrop(size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = 25.0, batch: int = 8) -> tuple[np.ndarray, dict]:
+def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = DEFAULT_FPS, batch: int = 8) -> tuple[np.ndarray, dict]:
     """The clip's frames [N, size, size, 3] uint8 and the truth: motion parameters and the camera."""
     motion = synthetic_motion(avatar, num_frames, fps)
     dev = avatar.device
@@ -68,7 +69,7 @@ def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = 25
     return np.concatenate(frames), truth
 
 
-def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, size: int, fps: float = 25.0) -> dict:
+def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, size: int, fps: float = DEFAULT_FPS) -> dict:
     """Write the clip to `path` (MP4); return the truth (see synthetic_frames)."""
     frames, truth = synthetic_frames(avatar, num_frames, size, fps)
     with Mp4Writer(path, size, size, fps, quality=9) as writer:

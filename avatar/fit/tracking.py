@@ -28,15 +28,51 @@ from tqdm import tqdm
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_path
 from avatar.io.torch_file import load_torch_file
-from avatar.render.cameras import project_points
+from avatar.render.cameras import pinhole_intrinsics, project_points
 from avatar.rig import mediapipe_topology as mp
 from avatar.rig.model import Rig
 from avatar.rig.rotations import matrix_to_axis_angle
 
 TRACKING_VIEW = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0]))
-INITIAL_FOV_DEG = 35.0  # horizontal field of view the focal length starts from
-JAW_PER_JAW_OPEN = 0.3  # radians of jaw rotation for MediaPipe's jawOpen = 1
-OFFSET_SMOOTHING_STEPS = 12
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """The tracking recipe: steps, seeds, the weights of every term and the learning rates.
+
+    Two stages: ``rigid`` (head rotation and translation only) and ``track`` (every per-frame
+    parameter plus the shared identity, vertex offsets and focal length). Learning rates decay
+    to ``lr_decay`` of their start over each stage."""
+
+    rigid_steps: int = 150
+    steps: int = 450
+    checkpoint_seconds: float = 60.0  # with a checkpoint file: saved this often (a kill loses at most this)
+    initial_fov_deg: float = 35.0  # horizontal field of view the focal length starts from
+    jaw_per_jaw_open: float = 0.3  # radians of jaw rotation for MediaPipe's jawOpen = 1
+    offset_smoothing_steps: int = 12  # neighbour averagings of the free vertex offsets
+    # temporal smoothness between consecutive frames
+    smooth_rotation: float = 1e-4
+    smooth_translation: float = 1e-4  # on translation / face width
+    smooth_jaw: float = 1e-4
+    smooth_expression: float = 2e-5
+    smooth_eyes: float = 1e-5
+    # priors towards rest
+    prior_expression: float = 1e-5
+    prior_neck: float = 1e-4
+    prior_eyes: float = 1e-5
+    prior_shape: float = 1e-5
+    prior_offsets: float = 1e-1  # on offsets / face width
+    prior_focal: float = 1e-4  # on log focal length from its start
+    # learning rates
+    lr_rigid_rotation: float = 1e-2
+    lr_rigid_translation: float = 2e-3
+    lr_pose: float = 5e-3  # rotation, neck, jaw, eyes
+    lr_translation: float = 1e-3
+    lr_expression: float = 2e-2
+    lr_shape: float = 2e-2
+    lr_offsets: float = 2e-3
+    lr_focal: float = 5e-3
+    lr_decay: float = 0.1
 
 
 @dataclass
@@ -115,15 +151,13 @@ def track_sequence(
     blendshapes: np.ndarray | None = None,
     blendshape_names: list[str] | None = None,
     head_transforms: np.ndarray | None = None,
-    rigid_steps: int = 150,
-    steps: int = 450,
+    cfg: TrackingConfig = TrackingConfig(),
     progress: bool = False,
     checkpoint: Path | None = None,
-    checkpoint_seconds: float = 60.0,
 ) -> TrackedSequence:
     """Fit the rig to landmarks of every frame at once (on the rig's device).
 
-    With `checkpoint`, the solve is saved there every `checkpoint_seconds` and continued
+    With `checkpoint`, the solve is saved there every `cfg.checkpoint_seconds` and continued
     from it when the file exists (an interrupted fit's --resume loses at most that long)."""
     dev = rig.v_template.device
     n = len(landmarks)
@@ -133,13 +167,11 @@ def track_sequence(
     weights = landmark_weights(target.shape[1]).to(dev)
     view = TRACKING_VIEW.to(dev)
 
-    f0 = 0.5 * width / math.tan(math.radians(INITIAL_FOV_DEG) / 2)
+    f0 = 0.5 * width / math.tan(math.radians(cfg.initial_fov_deg) / 2)
     log_focal = torch.tensor(math.log(f0), device=dev, requires_grad=True)
 
     def intrinsics() -> torch.Tensor:
-        f = log_focal.exp()
-        zero, one = torch.zeros((), device=dev), torch.ones((), device=dev)
-        return torch.stack([torch.stack([f, zero, zero + width / 2]), torch.stack([zero, f, zero + height / 2]), torch.stack([zero, zero, one])])
+        return pinhole_intrinsics(log_focal.exp(), width, height)
 
     # Seeds: depth from the face's width, position from the landmarks' centre.
     rest = rig.landmarks(rig.v_template[None])[0]
@@ -158,7 +190,7 @@ def track_sequence(
     if blendshapes is not None and blendshape_names:
         p["expression"] = expression_seed(rig, blendshapes, blendshape_names).to(dev)
         if "jawOpen" in blendshape_names:
-            p["jaw"][:, 0] = JAW_PER_JAW_OPEN * torch.from_numpy(blendshapes[:, blendshape_names.index("jawOpen")]).float().to(dev)
+            p["jaw"][:, 0] = cfg.jaw_per_jaw_open * torch.from_numpy(blendshapes[:, blendshape_names.index("jawOpen")]).float().to(dev)
     p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
     shape = torch.zeros(rig.num_shapes, device=dev, requires_grad=True)
     free_offsets = torch.zeros(rig.num_vertices, 3, device=dev, requires_grad=True)
@@ -168,7 +200,7 @@ def track_sequence(
 
     def offsets() -> torch.Tensor:
         x = free_offsets
-        for _ in range(OFFSET_SMOOTHING_STEPS):
+        for _ in range(cfg.offset_smoothing_steps):
             x = smoother @ x
         return x
 
@@ -185,36 +217,41 @@ def track_sequence(
                 return x.sum() * 0
             return ((x[1:] - x[:-1]).square().sum(-1) * consecutive).mean()
 
-        reg = (1e-4 * smooth(p["rotation"]) + 1e-4 * smooth(p["translation"] / rest_width) + 1e-4 * smooth(p["jaw"])
-               + 2e-5 * smooth(p["expression"]) + 1e-5 * smooth(p["eyes"]))
-        reg = reg + 1e-5 * p["expression"].square().sum(1).mean() + 1e-4 * p["neck"].square().sum(1).mean() + 1e-5 * p["eyes"].square().sum(1).mean()
+        def prior(x: torch.Tensor) -> torch.Tensor:
+            return x.square().sum(-1).mean()
+
+        reg = (cfg.smooth_rotation * smooth(p["rotation"]) + cfg.smooth_translation * smooth(p["translation"] / rest_width)
+               + cfg.smooth_jaw * smooth(p["jaw"]) + cfg.smooth_expression * smooth(p["expression"])
+               + cfg.smooth_eyes * smooth(p["eyes"]))
+        reg = reg + cfg.prior_expression * prior(p["expression"]) + cfg.prior_neck * prior(p["neck"]) + cfg.prior_eyes * prior(p["eyes"])
         if with_identity:
-            reg = reg + 1e-5 * shape.square().sum() + 1e-1 * (offs / rest_width).square().sum(1).mean()
-            reg = reg + 1e-4 * (log_focal - math.log(f0)).square()
+            reg = reg + cfg.prior_shape * shape.square().sum() + cfg.prior_offsets * prior(offs / rest_width)
+            reg = reg + cfg.prior_focal * (log_focal - math.log(f0)).square()
         return data + reg, per_frame
 
     stages = [
-        ("rigid", rigid_steps, [{"params": [p["rotation"]], "lr": 1e-2}, {"params": [p["translation"]], "lr": 2e-3}], False),
-        ("track", steps, [
-            {"params": [p["rotation"], p["neck"], p["jaw"], p["eyes"]], "lr": 5e-3},
-            {"params": [p["translation"]], "lr": 1e-3},
-            {"params": [p["expression"]], "lr": 2e-2},
-            {"params": [shape], "lr": 2e-2},
-            {"params": [free_offsets], "lr": 2e-3},
-            {"params": [log_focal], "lr": 5e-3},
+        ("rigid", cfg.rigid_steps, [{"params": [p["rotation"]], "lr": cfg.lr_rigid_rotation},
+                                    {"params": [p["translation"]], "lr": cfg.lr_rigid_translation}], False),
+        ("track", cfg.steps, [
+            {"params": [p["rotation"], p["neck"], p["jaw"], p["eyes"]], "lr": cfg.lr_pose},
+            {"params": [p["translation"]], "lr": cfg.lr_translation},
+            {"params": [p["expression"]], "lr": cfg.lr_expression},
+            {"params": [shape], "lr": cfg.lr_shape},
+            {"params": [free_offsets], "lr": cfg.lr_offsets},
+            {"params": [log_focal], "lr": cfg.lr_focal},
         ], True),
     ]
     variables = {**p, "shape": shape, "free_offsets": free_offsets, "log_focal": log_focal}
     resumed = _read_tracking_checkpoint(checkpoint, variables) if checkpoint is not None and checkpoint.is_file() else None
     start_stage, start_step = (resumed["stage"], resumed["step"]) if resumed else (0, 0)
     done = sum(count for _, count, _, _ in stages[:start_stage]) + start_step
-    bar = tqdm(total=rigid_steps + steps, initial=done, desc="tracking", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.rigid_steps + cfg.steps, initial=done, desc="tracking", unit="step", disable=not progress, dynamic_ncols=True)
     saved_at = time.monotonic()
     for stage, (_, count, groups, with_identity) in enumerate(stages):
         if stage < start_stage:
             continue
         opt = torch.optim.Adam(groups)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: 0.1 ** (i / max(c, 1)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: cfg.lr_decay ** (i / max(c, 1)))
         first = 0
         if resumed and stage == start_stage:
             opt.load_state_dict(resumed["optimizer"])
@@ -228,7 +265,7 @@ def track_sequence(
             sched.step()
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.2e}", refresh=False)
-            if checkpoint is not None and time.monotonic() - saved_at >= checkpoint_seconds:
+            if checkpoint is not None and time.monotonic() - saved_at >= cfg.checkpoint_seconds:
                 _write_tracking_checkpoint(checkpoint, variables, stage, step + 1, opt, sched)
                 saved_at = time.monotonic()
     bar.close()

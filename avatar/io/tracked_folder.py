@@ -29,6 +29,7 @@ from PIL import Image
 
 from avatar.errors import L2TError
 from avatar.io.npz import read_npz
+from avatar.motion import DEFAULT_FPS
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 # VHAP's FLAME parameter names <-> our rig's forward() arguments.
@@ -144,7 +145,7 @@ def read_tracked_folder(folder: str | Path, num_vertices: int, num_expressions: 
         images=np.stack(images), Ks=torch.tensor(Ks, dtype=torch.float32), world_to_cam=torch.from_numpy(np.stack(w2c)).float(),
         params={k: torch.from_numpy(np.stack(v).astype(np.float32)) for k, v in params.items()},
         shape=torch.from_numpy(np.asarray(shape if shape is not None else np.zeros(0), np.float32).reshape(-1)),
-        vertex_offsets=offsets_t, fps=float(meta.get("fps", 25.0)),
+        vertex_offsets=offsets_t, fps=float(meta.get("fps", DEFAULT_FPS)),
         video_frames=np.array([e.get("video_frame", e.get("timestep_index", i)) for i, e in enumerate(entries)], np.int64),
         masks=np.stack(masks) if masks else None, background=background,
         crop_boxes=np.array(boxes, np.float64) if len(boxes) == len(entries) and background is not None else None,

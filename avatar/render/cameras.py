@@ -44,10 +44,18 @@ class Camera:
         return -r.T @ t
 
 
+def pinhole_intrinsics(focal, width: int, height: int) -> torch.Tensor:
+    """K [3, 3] for square pixels of focal length ``focal`` (pixels; a float or a 0-d tensor,
+    gradients flow through it), principal point at the image centre."""
+    f = torch.as_tensor(focal, dtype=torch.float32)
+    zero = torch.zeros_like(f)
+    return torch.stack([torch.stack([f, zero, zero + width / 2]), torch.stack([zero, f, zero + height / 2]),
+                        torch.stack([zero, zero, zero + 1.0])])
+
+
 def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> torch.Tensor:
     """K [3, 3] for a horizontal field of view (degrees), principal point at the centre."""
-    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
-    return torch.tensor([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
+    return pinhole_intrinsics(0.5 * width / math.tan(math.radians(fov_deg) / 2), width, height)
 
 
 def look_at(eye, target, up=(0.0, 1.0, 0.0)) -> torch.Tensor:

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from audio2mesh.data.datasets import CorpusDataset, SpeechMotionClip, open_dataset
-from audio2mesh.features import quantise, speech_features
-from audio2mesh.phones import PHONE_INDEX, PhoneAlignment
+from sync_expert.data.datasets import CorpusDataset, SpeechMotionClip, open_dataset
+from sync_expert.features import quantise, speech_features
+from sync_expert.phones import PHONE_INDEX, PhoneAlignment
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
+from avatar.rig import load_rig
 
 CACHE_VERSION = 1
 
@@ -139,3 +140,11 @@ def load_clips(root: str | Path, split: str, fps: float | None = None, progress:
         raise L2TError(f"{root}: no clips in split {split}")
     width = float(np.ptp(template[:, 0]))  # no named mouth corners: the region's width stands in
     return ClipSet(clips, "vertices", template.shape[0], template, None, width, [], {"fps": dataset.fps, "kind": type(dataset).__name__})
+
+
+def corpus_rig(clipset: ClipSet, rig_path: str | None = None):
+    """The rig a corpus was animated on (its info names it), or ``rig_path`` when given."""
+    ref = clipset.info.get("rig", {})
+    if rig_path is None and ref.get("path"):
+        rig_path = ref["path"]
+    return load_rig(rig_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.phones import PhoneAlignment
 from avatar.io.atomic import atomic_write_bytes
 from avatar.io.audio import SPEECH_RATE, to_int16
 

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio2mesh.teacher.animator import LIP_LANDMARKS
 from avatar.rig.model import Rig
 from avatar.rig.region import RegionRig
 
 JAW_WIDTH = 3
+LIP_LANDMARKS = ("upper_lip_inner", "lower_lip_inner")  # named landmarks whose distance is the inner-lip gap
 
 
 class ParamSpace(nn.Module):
@@ -29,6 +29,11 @@ class ParamSpace(nn.Module):
     def split(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """params [..., 3 + E] -> (expression [..., E], jaw [..., 3])."""
         return params[..., JAW_WIDTH:], params[..., :JAW_WIDTH]
+
+    @staticmethod
+    def join(expression: torch.Tensor, jaw: torch.Tensor) -> torch.Tensor:
+        """(expression [..., E], jaw axis-angle [..., 3]) -> params [..., 3 + E]; ``split``'s inverse."""
+        return torch.cat([jaw, expression], dim=-1)
 
     def _pose(self, region: RegionRig, params: torch.Tensor) -> torch.Tensor:
         shape = params.shape[:-1]

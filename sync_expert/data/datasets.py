@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from audio2mesh.data.items import CorpusItem
-from audio2mesh.phones import PhoneAlignment
+from sync_expert.data.items import CorpusItem
+from sync_expert.phones import PhoneAlignment
 from avatar.errors import L2TError
 from avatar.io.audio import read_audio
-from avatar.motion import resample_frames
+from avatar.motion import DEFAULT_FPS, resample_frames
 from avatar.rig.flame import read_restricted_pickle
 
 SPLITS = ("train", "val", "test")
@@ -152,7 +152,7 @@ class BiwiDataset(_MeshFolderDataset):
     subject_splits = {"train": _seen, "val": _seen, "test": _seen, "test_unseen": ("F1", "F5", "F6", "F7", "F8", "M1", "M2", "M6")}
     sentence_splits = {"train": range(1, 33), "val": range(33, 37), "test": range(37, 41), "test_unseen": range(37, 41)}
 
-    def __init__(self, root: str | Path, split: str = "train", fps: float = 25.0, subjects: list[str] | None = None):
+    def __init__(self, root: str | Path, split: str = "train", fps: float = DEFAULT_FPS, subjects: list[str] | None = None):
         super().__init__(root, split, fps, subjects)
 
 
@@ -169,6 +169,6 @@ def open_dataset(path: str | Path, split: str = "train", fps: float | None = Non
         if sizes == {VocasetDataset.num_vertices}:
             return VocasetDataset(root, split, fps or 30.0)
         if sizes == {BiwiDataset.num_vertices}:
-            return BiwiDataset(root, split, fps or 25.0)
+            return BiwiDataset(root, split, fps or DEFAULT_FPS)
         raise L2TError(f"{root}/templates.pkl has templates of {sorted(sizes)} vertices: neither VOCASET (5023) nor BIWI (23370)")
     raise L2TError(f"{root} is neither a corpus (corpus.json) nor a VOCASET/BIWI folder (templates.pkl)")
