@@ -25,13 +25,19 @@ class Batch:
     offsets: torch.Tensor | None  # [B, T, V, 3]
     phones: torch.Tensor | None  # [B, T] (0 on padding)
 
-    def to(self, device) -> "Batch":
+    def to(self, device) -> Batch:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
 
 
-def make_batch(clips: list[Clip], crop_frames: int, stride: int, rng: np.random.Generator,
-               noise: torch.Generator | None = None, feature_rate: float = MEL_RATE) -> Batch:
+def make_batch(
+    clips: list[Clip],
+    crop_frames: int,
+    stride: int,
+    rng: np.random.Generator,
+    noise: torch.Generator | None = None,
+    feature_rate: float = MEL_RATE,
+) -> Batch:
     """A batch of random crops of at most ``crop_frames`` frames (whole clips when shorter); features at ``feature_rate`` Hz."""
     feats, starts, counts, mel_starts = [], [], [], []
     for c in clips:
@@ -54,17 +60,17 @@ def make_batch(clips: list[Clip], crop_frames: int, stride: int, rng: np.random.
     offsets = None if has_params else torch.zeros(b, t_max, *clips[0].offsets.shape[1:])
     phones = torch.zeros(b, t_max, dtype=torch.long) if clips[0].phones is not None else None
     for i, (c, f, s, n, m0) in enumerate(zip(clips, feats, starts, counts, mel_starts)):
-        features[i, :len(f)] = f
+        features[i, : len(f)] = f
         times = (s + torch.arange(n, dtype=torch.float64)) / c.fps
         positions[i, :n] = ((times * feature_rate - m0) / stride).float()
         centres[i, :n] = torch.round(times * feature_rate).long() - m0
         mask[i, :n] = True
         if has_params:
-            params[i, :n] = torch.from_numpy(c.params[s:s + n])
+            params[i, :n] = torch.from_numpy(c.params[s : s + n])
         else:
-            offsets[i, :n] = torch.from_numpy(c.offsets[s:s + n].astype(np.float32))
+            offsets[i, :n] = torch.from_numpy(c.offsets[s : s + n].astype(np.float32))
         if phones is not None:
-            phones[i, :n] = torch.from_numpy(c.phones[s:s + n])
+            phones[i, :n] = torch.from_numpy(c.phones[s : s + n])
     lengths = torch.tensor([len(f) for f in feats])
     return Batch(features, lengths, positions, centres, mask, params, offsets, phones)
 
@@ -72,10 +78,10 @@ def make_batch(clips: list[Clip], crop_frames: int, stride: int, rng: np.random.
 def epoch_batches(clips: list[Clip], batch_size: int, rng: np.random.Generator) -> list[list[Clip]]:
     """The clips shuffled into batches of similar length (less padding), batch order shuffled."""
     order = rng.permutation(len(clips))
-    groups = [order[i:i + batch_size * 8] for i in range(0, len(order), batch_size * 8)]
+    groups = [order[i : i + batch_size * 8] for i in range(0, len(order), batch_size * 8)]
     batches = []
     for g in groups:
         g = sorted(g, key=lambda i: clips[i].num_frames)
-        batches += [[clips[i] for i in g[j:j + batch_size]] for j in range(0, len(g), batch_size)]
+        batches += [[clips[i] for i in g[j : j + batch_size]] for j in range(0, len(g), batch_size)]
     rng.shuffle(batches)
     return batches

@@ -43,8 +43,8 @@ def read_transcript(path: str) -> str:
 
 
 def _cmd_teacher(args: argparse.Namespace) -> None:
-    from audio2mesh.speech import load_speech, speech_alignment
     from audio2mesh.data.tts import ToolMissing
+    from audio2mesh.speech import load_speech, speech_alignment
     from audio2mesh.teacher.animator import TeacherAnimator
     from avatar.io.audio import SPEECH_RATE
     from avatar.rig import load_rig
@@ -64,22 +64,25 @@ def _cmd_teacher(args: argparse.Namespace) -> None:
     motion = animator.animate(alignment.fitted_to(seconds), animator.num_frames(seconds))
     motion.save(args.output)
     spoken = [p for p in alignment.phones if p != "SIL"]
-    print(f"wrote {args.output}: {motion.num_frames} frames at {args.fps:g} fps from {len(spoken)} phones "
-          f"({motion.seconds:.2f} s); render it with: l2t-avatar render --motion {args.output} --audio {args.audio}")
+    print(
+        f"wrote {args.output}: {motion.num_frames} frames at {args.fps:g} fps from {len(spoken)} phones "
+        f"({motion.seconds:.2f} s); render it with: l2t-avatar render --motion {args.output} --audio {args.audio}"
+    )
 
 
 def add_commands(sub, rig_help: str) -> None:
     """Register the speech commands on the main parser's subparsers."""
-    p = sub.add_parser("data", help="build a speech-to-motion training corpus",
-                       description="Training data for Audio2Mesh and SyncNet3D.")
+    p = sub.add_parser("data", help="build a speech-to-motion training corpus", description="Training data for Audio2Mesh and SyncNet3D.")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     b = data_sub.add_parser(
-        "build", help="synthesise and align speech, animate it with the teacher, write a corpus folder",
+        "build",
+        help="synthesise and align speech, animate it with the teacher, write a corpus folder",
         description="Build a corpus of (16 kHz speech, phone timings, per-frame rig parameters and lip vertices) from "
-                    "espeak-ng, festival and flite voices speaking generated sentences and from real speech in Debian "
-                    "packages (Allison prompts, codec2 examples) force-aligned with pocketsphinx; audio augmented "
-                    "(noise, reverberation, band limits, gain, speed). Deterministic for a seed, resumable, splits held "
-                    "out by voice/speaker. Missing programs are named and skipped.")
+        "espeak-ng, festival and flite voices speaking generated sentences and from real speech in Debian "
+        "packages (Allison prompts, codec2 examples) force-aligned with pocketsphinx; audio augmented "
+        "(noise, reverberation, band limits, gain, speed). Deterministic for a seed, resumable, splits held "
+        "out by voice/speaker. Missing programs are named and skipped.",
+    )
     b.add_argument("--out", required=True, help="corpus folder to create or extend")
     b.add_argument("--hours", type=float, default=0.5, help="hours of audio to build (default: 0.5)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -88,9 +91,12 @@ def add_commands(sub, rig_help: str) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_data_build, command="data build")
 
-    p = sub.add_parser("teacher", help="animate speech with the phoneme-driven teacher (our non-neural lip-sync baseline)",
-                       description="Force-align speech to its transcript (pocketsphinx), map phones to jaw and mouth "
-                                   "shapes with coarticulation, and write a motion file that 'render' turns into a video.")
+    p = sub.add_parser(
+        "teacher",
+        help="animate speech with the phoneme-driven teacher (our non-neural lip-sync baseline)",
+        description="Force-align speech to its transcript (pocketsphinx), map phones to jaw and mouth "
+        "shapes with coarticulation, and write a motion file that 'render' turns into a video.",
+    )
     p.add_argument("--audio", required=True, help="speech: wav, flac, mp3, ogg or a video's audio track")
     p.add_argument("--transcript", default=None, help="what is said (without it, phones are recognised, less accurately)")
     p.add_argument("--transcript-file", default=None, help="read the transcript from a text file")
@@ -110,19 +116,34 @@ def _device(args):
 def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
     from audio2mesh.train import Audio2MeshTrainer, TrainConfig
 
-    cfg = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, fps=args.fps, seed=args.seed,
-                      w_sync=args.w_sync, sync_expert=args.sync_expert, w_lipread=args.w_lipread, lip_reader=args.lip_reader,
-                      w_distill=args.w_distill, distill_from=args.distill_from, synthetic_only=args.synthetic_only,
-                      eval_every=args.eval_every, amp=not args.no_amp, audio_encoder=args.audio_encoder)
+    cfg = TrainConfig(
+        size=args.size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        fps=args.fps,
+        seed=args.seed,
+        w_sync=args.w_sync,
+        sync_expert=args.sync_expert,
+        w_lipread=args.w_lipread,
+        lip_reader=args.lip_reader,
+        w_distill=args.w_distill,
+        distill_from=args.distill_from,
+        synthetic_only=args.synthetic_only,
+        eval_every=args.eval_every,
+        amp=not args.no_amp,
+        audio_encoder=args.audio_encoder,
+    )
     _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
     if args.fps is not None:
         check_fps(args.fps)
-    trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet,
-                                rig_path=args.rig)
+    trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
     if trainer.dist.is_main:
-        print(f"wrote {args.out}/best.pt (best val LVE {trainer.best:.3f} mm^2), last.pt, log.jsonl; "
-              f"{last.get('epoch', 0)} epochs, {last.get('seconds', 0):.0f} s")
+        print(
+            f"wrote {args.out}/best.pt (best val LVE {trainer.best:.3f} mm^2), last.pt, log.jsonl; "
+            f"{last.get('epoch', 0)} epochs, {last.get('seconds', 0):.0f} s"
+        )
 
 
 def _check_positive(**values) -> None:
@@ -137,8 +158,9 @@ def _cmd_train_expert(args: argparse.Namespace) -> None:
     _check_positive(epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr)
     if args.fps is not None:
         check_fps(args.fps)
-    cfg = ExpertConfig(epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr,
-                       seed=args.seed, half=args.half, fps=args.fps)
+    cfg = ExpertConfig(
+        epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, half=args.half, fps=args.fps
+    )
     cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer
     trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
@@ -152,13 +174,12 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
     import torch
 
     from audio2mesh.checkpoint import load_model
-    from sync_expert.checkpoint import EVAL_EXPERT
-    from sync_expert.data.clips import load_clips
     from audio2mesh.evaluate import Experts, evaluate_clips, format_results
     from audio2mesh.speech import Speaker
-    from sync_expert.targets import ParamSpace
-    from sync_expert.data.clips import corpus_rig
+    from sync_expert.checkpoint import EVAL_EXPERT
+    from sync_expert.data.clips import corpus_rig, load_clips
     from sync_expert.model import normalised_rest
+    from sync_expert.targets import ParamSpace
 
     device = _device(args)
     speaker = Speaker.load(args.ckpt, args.audio_encoder, device)
@@ -183,9 +204,11 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
         print(f"wrote {args.json}")
 
 
-SYNC_MEANING = ("LSE-D: mean distance between audio and lip embeddings at the best offset (lower = better sync); "
-                "LSE-C: median minus minimum over offsets (higher = more confident sync); offset: frames the motion lags "
-                "the audio (negative: it leads; 0 = in sync)")
+SYNC_MEANING = (
+    "LSE-D: mean distance between audio and lip embeddings at the best offset (lower = better sync); "
+    "LSE-C: median minus minimum over offsets (higher = more confident sync); offset: frames the motion lags "
+    "the audio (negative: it leads; 0 = in sync)"
+)
 
 
 def _cmd_eval_sync(args: argparse.Namespace) -> None:
@@ -222,9 +245,8 @@ def _eval_sync_clip(args, expert, meta, device) -> None:
 
 
 def _eval_sync_dataset(args, expert, device) -> None:
-    from sync_expert.data.clips import load_clips
+    from sync_expert.data.clips import corpus_rig, load_clips
     from sync_expert.features import dequantise
-    from sync_expert.data.clips import corpus_rig
     from sync_expert.lips import LipData
     from sync_expert.train import offset_accuracy
     from sync_expert.windows import sync_score
@@ -236,12 +258,16 @@ def _eval_sync_dataset(args, expert, device) -> None:
     data = LipData(clips, device, corpus_rig(clips, args.rig) if clips.kind == "corpus" else None)
     scores = [sync_score(expert, dequantise(c.codes).to(device), off, data.rest, c.fps) for c, off in zip(data.clips, data.offsets)]
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    print(f"{len(scores)} clips of {args.split}: LSE-D {mean([s.lse_d for s in scores]):.3f}   "
-          f"LSE-C {mean([s.lse_c for s in scores]):.3f}   offset 0 found in {mean([s.offset == 0 for s in scores]):.1%}")
+    print(
+        f"{len(scores)} clips of {args.split}: LSE-D {mean([s.lse_d for s in scores]):.3f}   "
+        f"LSE-C {mean([s.lse_c for s in scores]):.3f}   offset 0 found in {mean([s.offset == 0 for s in scores]):.1%}"
+    )
     if args.shift_test:
         acc = offset_accuracy(expert, data)
-        print(f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
-              f"{acc['exact']:.1%}, within ±1 frame in {acc['within_1']:.1%}")
+        print(
+            f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
+            f"{acc['exact']:.1%}, within ±1 frame in {acc['within_1']:.1%}"
+        )
 
 
 TRAIN_DESCRIPTION = """Audio2Mesh trained the Learn2Talk way, on random crops of the corpus:
@@ -251,20 +277,29 @@ TRAIN_DESCRIPTION = """Audio2Mesh trained the Learn2Talk way, on random crops of
 - --w-lipread: a frozen 3D lip reader must recover the spoken phones (CTC);
 - --w-distill with --distill-from: match a large Audio2Mesh's outputs and features.
 Writes CKPT_DIR/best.pt (lowest validation LVE on real speech), last.pt (--resume) and log.jsonl."""
-METRICS_DESCRIPTION = ("LVE max-squared (CodeTalker, mm^2) and max L2 (mm) on lip vertices, FDD (upper-face dynamics "
-                       "deviation, mm^2), lip-aperture Pearson r, LSE-D/LSE-C from the evaluation SyncNet3D, and the lip "
-                       "reader's phone error rate.")
+METRICS_DESCRIPTION = (
+    "LVE max-squared (CodeTalker, mm^2) and max L2 (mm) on lip vertices, FDD (upper-face dynamics "
+    "deviation, mm^2), lip-aperture Pearson r, LSE-D/LSE-C from the evaluation SyncNet3D, and the lip "
+    "reader's phone error rate."
+)
 
 
 def add_training_commands(sub, rig_help: str) -> None:
     """Register ``train`` and ``eval`` on the main parser's subparsers."""
-    p = sub.add_parser("train", help="train Audio2Mesh, SyncNet3D or the lip reader",
-                       description="Training runs on CPU or CUDA, resumes with --resume, and runs under torchrun "
-                                   "(DistributedDataParallel: NCCL on GPUs, gloo on CPU processes).")
+    p = sub.add_parser(
+        "train",
+        help="train Audio2Mesh, SyncNet3D or the lip reader",
+        description="Training runs on CPU or CUDA, resumes with --resume, and runs under torchrun "
+        "(DistributedDataParallel: NCCL on GPUs, gloo on CPU processes).",
+    )
     train_sub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
 
-    a = train_sub.add_parser("audio2mesh", help="speech -> jaw, expression and lip offsets (Learn2Talk losses)",
-                             description=TRAIN_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = train_sub.add_parser(
+        "audio2mesh",
+        help="speech -> jaw, expression and lip offsets (Learn2Talk losses)",
+        description=TRAIN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _data_out_args(a)
     a.add_argument("--size", default="student", choices=["student", "large", "tiny"], help="model size (default: student)")
     a.add_argument("--epochs", type=int, default=60, help="epochs (default: 60)")
@@ -279,47 +314,64 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--synthetic-only", action="store_true", help="leave out real speech (its labels are teacher pseudo-labels)")
     a.add_argument("--eval-every", type=int, default=5, help="validate every N epochs (default: 5)")
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 mixed precision on CUDA")
-    a.add_argument("--audio-encoder", default=None,
-                   help="local wav2vec2/HuBERT/WavLM folder whose features replace log-mel (needs the corpus' items/)")
+    a.add_argument(
+        "--audio-encoder", default=None, help="local wav2vec2/HuBERT/WavLM folder whose features replace log-mel (needs the corpus' items/)"
+    )
     a.set_defaults(func=_cmd_train_audio2mesh)
 
-    for expert, helptext in (("syncnet3d", "the 3D lip-sync expert (InfoNCE on aligned vs shifted/other lip windows)"),
-                             ("lipreader", "the 3D lip reader (lip vertices -> phones, CTC)")):
+    for expert, helptext in (
+        ("syncnet3d", "the 3D lip-sync expert (InfoNCE on aligned vs shifted/other lip windows)"),
+        ("lipreader", "the 3D lip reader (lip vertices -> phones, CTC)"),
+    ):
         e = train_sub.add_parser(expert, help=helptext, description=helptext)
         _data_out_args(e)
         e.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
         e.add_argument("--steps", type=int, default=200, help="steps per epoch (default: 200)")
         e.add_argument("--batch-size", type=int, default=256, help="windows per batch (default: 256)")
         e.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-        e.add_argument("--half", default="all", choices=["a", "b", "all"],
-                       help="train on half a or b of the training clips (keep a second expert for evaluation only)")
+        e.add_argument(
+            "--half",
+            default="all",
+            choices=["a", "b", "all"],
+            help="train on half a or b of the training clips (keep a second expert for evaluation only)",
+        )
         e.set_defaults(func=_cmd_train_expert, expert=expert)
 
     p = sub.add_parser("eval", help="evaluate Audio2Mesh or lip sync", description="Held-out metrics.")
     eval_sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
-    a = eval_sub.add_parser("audio2mesh", help="LVE, FDD, lip-aperture correlation, LSE-D/C, lip-reader PER",
-                            description="Held-out metrics of an Audio2Mesh checkpoint on a corpus, VOCASET or BIWI split, "
-                                        "real and synthetic speech reported separately. " + METRICS_DESCRIPTION)
+    a = eval_sub.add_parser(
+        "audio2mesh",
+        help="LVE, FDD, lip-aperture correlation, LSE-D/C, lip-reader PER",
+        description="Held-out metrics of an Audio2Mesh checkpoint on a corpus, VOCASET or BIWI split, "
+        "real and synthetic speech reported separately. " + METRICS_DESCRIPTION,
+    )
     a.add_argument("--data", required=True, help="corpus, VOCASET or BIWI folder")
     a.add_argument("--ckpt", default=None, help="Audio2Mesh checkpoint or training folder (default: the shipped one)")
     a.add_argument("--split", default="test", help="split to evaluate (default: test)")
     a.add_argument("--sync-expert", default=None, help="SyncNet3D for LSE (default: the shipped evaluation expert)")
     a.add_argument("--lip-reader", default=None, help="lip reader for PER (default: the shipped one)")
     a.add_argument("--no-experts", action="store_true", help="skip LSE and PER")
-    a.add_argument("--audio-encoder", default=None, help="the local encoder folder a checkpoint was trained with (LSE and PER are then skipped)")
+    a.add_argument(
+        "--audio-encoder", default=None, help="the local encoder folder a checkpoint was trained with (LSE and PER are then skipped)"
+    )
     a.add_argument("--json", default=None, help="also write the results to this JSON file")
     a.add_argument("--rig", default=None, help=rig_help)
     a.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     a.set_defaults(func=_cmd_eval_audio2mesh)
 
-    s = eval_sub.add_parser("sync", help="SyncNet3D scores of one clip (--audio --motion) or a dataset (--data)",
-                            description="SyncNet-style lip-sync scores from the evaluation SyncNet3D. " + SYNC_MEANING)
+    s = eval_sub.add_parser(
+        "sync",
+        help="SyncNet3D scores of one clip (--audio --motion) or a dataset (--data)",
+        description="SyncNet-style lip-sync scores from the evaluation SyncNet3D. " + SYNC_MEANING,
+    )
     s.add_argument("--audio", default=None, help="speech of the clip")
     s.add_argument("--motion", default=None, help="its motion npz (from speak --save-motion, teacher, ...)")
     s.add_argument("--data", default=None, help="or: a corpus folder (its teacher motion is scored)")
     s.add_argument("--split", default="test", help="split of --data (default: test)")
     s.add_argument("--real-only", action="store_true", help="only real speech of --data")
-    s.add_argument("--shift-test", action="store_true", help="with --data: shift motion -10..+10 frames, report how often the offset is found")
+    s.add_argument(
+        "--shift-test", action="store_true", help="with --data: shift motion -10..+10 frames, report how often the offset is found"
+    )
     s.add_argument("--expert", default=None, help="SyncNet3D checkpoint (default: the shipped evaluation expert)")
     s.add_argument("--rig", default=None, help=rig_help)
     s.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sync_expert.features import MEL_RATE, N_MELS, speech_features
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
+from sync_expert.features import MEL_RATE, N_MELS, speech_features
 
 ENCODER_RATE = 50  # frames per second of wav2vec2/HuBERT/WavLM (20 ms stride)
 SUPPORTED = ("wav2vec2", "hubert", "wavlm")
@@ -42,8 +42,10 @@ class PretrainedEncoder:
     def __init__(self, path: str | Path, device="cpu"):
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise L2TError(f"--audio-encoder {path}: not a local transformers model folder (no config.json); "
-                           f"download wav2vec2/HuBERT/WavLM weights yourself and give their folder")
+            raise L2TError(
+                f"--audio-encoder {path}: not a local transformers model folder (no config.json); "
+                f"download wav2vec2/HuBERT/WavLM weights yourself and give their folder"
+            )
         from transformers import AutoConfig, AutoModel
 
         try:
@@ -71,7 +73,7 @@ class PretrainedEncoder:
             return _fit_length(self._run(audio), total)
         parts, step, hop = [], window - overlap, SPEECH_RATE // ENCODER_RATE
         for start in range(0, len(audio), step):
-            feats = self._run(audio[start:start + window])
+            feats = self._run(audio[start : start + window])
             keep_from = 0 if start == 0 else (overlap // 2) // hop
             keep_to = feats.shape[0] if start + window >= len(audio) else (window - overlap // 2) // hop
             parts.append(feats[keep_from:keep_to])
@@ -82,7 +84,7 @@ class PretrainedEncoder:
 
 def _fit_length(feats: torch.Tensor, total: int) -> torch.Tensor:
     if feats.shape[0] >= total:
-        return feats[:max(total, 1)]
+        return feats[: max(total, 1)]
     return torch.cat([feats, feats[-1:].expand(total - feats.shape[0], -1)])
 
 

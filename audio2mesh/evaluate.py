@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from sync_expert.data.clips import ClipSet
-from sync_expert.features import dequantise
 from audio2mesh.inference import predict
 from audio2mesh.metrics import correlation, lip_vertex_errors, summarise, upper_face_dynamics
 from audio2mesh.model import Audio2Mesh
+from sync_expert.data.clips import ClipSet
+from sync_expert.features import dequantise
 from sync_expert.targets import ParamSpace
 
 
@@ -43,8 +43,9 @@ class Experts:
 
 
 @torch.no_grad()
-def evaluate_clips(model: Audio2Mesh, clipset: ClipSet, space: ParamSpace | None, device, experts: Experts | None = None,
-                   max_clips: int | None = None) -> dict:
+def evaluate_clips(
+    model: Audio2Mesh, clipset: ClipSet, space: ParamSpace | None, device, experts: Experts | None = None, max_clips: int | None = None
+) -> dict:
     """{"real": ..., "synthetic": ..., "all": ...} averages over clips (see the module docstring)."""
     model.eval()
     rows = []
@@ -59,8 +60,9 @@ def evaluate_clips(model: Audio2Mesh, clipset: ClipSet, space: ParamSpace | None
             row["lve_sq_mm2"], row["lve_mm"] = lip_vertex_errors(pred_lips, ref_lips)
             if space.upper_face is not None:
                 rest = space.upper_face_vertices(torch.zeros_like(ref[:1]))[0]
-                row["fdd_mm2"] = upper_face_dynamics(space.upper_face_vertices(ref), rest) - \
-                    upper_face_dynamics(space.upper_face_vertices(out.params), rest)
+                row["fdd_mm2"] = upper_face_dynamics(space.upper_face_vertices(ref), rest) - upper_face_dynamics(
+                    space.upper_face_vertices(out.params), rest
+                )
             row["aperture_r"] = correlation(space.lip_gap(out.params).cpu().numpy(), space.lip_gap(ref).cpu().numpy())
             pred_offsets = pred_lips - template
         else:
@@ -70,8 +72,11 @@ def evaluate_clips(model: Audio2Mesh, clipset: ClipSet, space: ParamSpace | None
         if experts is not None:
             row.update(experts.scores(feats, pred_offsets, clip.phones, clip.fps))
         rows.append(row)
-    return {"real": summarise([r for r in rows if not r["synthetic"]]),
-            "synthetic": summarise([r for r in rows if r["synthetic"]]), "all": summarise(rows)}
+    return {
+        "real": summarise([r for r in rows if not r["synthetic"]]),
+        "synthetic": summarise([r for r in rows if r["synthetic"]]),
+        "all": summarise(rows),
+    }
 
 
 METRIC_LABELS = {

@@ -18,18 +18,25 @@ import math
 import numpy as np
 import torch
 
-from sync_expert.features import HOP, MEL_RATE, NormStats, RunningNorm, log_mel, normalise
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput
-from avatar.motion import frames_for
 from avatar.io.audio import SPEECH_RATE
+from avatar.motion import frames_for
+from sync_expert.features import HOP, MEL_RATE, NormStats, RunningNorm, log_mel, normalise
 
 CHUNK_SECONDS = 20.0
 WINDOW_HALF = 200  # samples each side of a mel frame's centre (25 ms Hann window)
 
 
 @torch.no_grad()
-def predict(model: Audio2Mesh, features: torch.Tensor, fps: float, num_frames: int, start_frame: int = 0,
-            chunk_seconds: float = CHUNK_SECONDS, with_offsets: bool = False) -> Audio2MeshOutput:
+def predict(
+    model: Audio2Mesh,
+    features: torch.Tensor,
+    fps: float,
+    num_frames: int,
+    start_frame: int = 0,
+    chunk_seconds: float = CHUNK_SECONDS,
+    with_offsets: bool = False,
+) -> Audio2MeshOutput:
     """Frames ``start_frame .. start_frame + num_frames`` at ``fps`` from features [F, D] of a whole clip.
 
     Returns unbatched tensors: params [T, P], offsets [T, V, 3] (if asked), hidden [T, C].
@@ -47,12 +54,14 @@ def predict(model: Audio2Mesh, features: torch.Tensor, fps: float, num_frames: i
         if not bool(sel.any()):
             continue
         lo, hi = max(0, a - left), min(total_hidden, a + chunk + right)
-        feats = features[lo * cfg.stride: min(features.shape[0], hi * cfg.stride)]
+        feats = features[lo * cfg.stride : min(features.shape[0], hi * cfg.stride)]
         hidden = model.encode(feats[None])
         outs.append(model.decode(hidden, positions[sel] - lo, with_offsets))
-    return Audio2MeshOutput(torch.cat([o.params for o in outs], 1)[0],
-                            torch.cat([o.offsets for o in outs], 1)[0] if with_offsets else None,
-                            torch.cat([o.hidden for o in outs], 1)[0])
+    return Audio2MeshOutput(
+        torch.cat([o.params for o in outs], 1)[0],
+        torch.cat([o.offsets for o in outs], 1)[0] if with_offsets else None,
+        torch.cat([o.hidden for o in outs], 1)[0],
+    )
 
 
 class StreamingPredictor:
@@ -103,15 +112,15 @@ class StreamingPredictor:
         lo = max(0, first_hidden - cfg.context[0])
         mel_from = min(2 * lo, self.normed_mel) if self.running is not None else 2 * lo
         start = max(0, (mel_from - 4) * HOP)  # whole windows for every mel frame kept
-        raw = log_mel(self.buffer[start - self.buffer_start:], self.device)
+        raw = log_mel(self.buffer[start - self.buffer_start :], self.device)
         offset = start // HOP  # global index of raw[0]
         if self.running is not None:
             exact = raw.shape[0] if at_end else max(0, (self.received - WINDOW_HALF) // HOP + 1 - offset)
-            new = raw[self.normed_mel - offset: exact]
+            new = raw[self.normed_mel - offset : exact]
             if new.numel():
                 self.stats = self.running.update(new)
                 self.normed_mel += new.shape[0]
-        feats = normalise(raw[2 * lo - offset:], self.stats)
+        feats = normalise(raw[2 * lo - offset :], self.stats)
         hidden = self.model.encode(feats[None])
         positions = self.model.frame_positions(count, self.fps, self.next_frame, device=feats.device) - lo
         params = self.model.decode(hidden, positions, with_offsets=False).params[0]
@@ -120,6 +129,6 @@ class StreamingPredictor:
         if self.running is not None:  # frames not yet in the running statistics are kept too
             keep_from = min(keep_from, max(0, (self.normed_mel - 4) * HOP))
         if keep_from > self.buffer_start:
-            self.buffer = self.buffer[keep_from - self.buffer_start:]
+            self.buffer = self.buffer[keep_from - self.buffer_start :]
             self.buffer_start = keep_from
         return params

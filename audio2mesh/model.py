@@ -81,7 +81,7 @@ class BandAttention(nn.Module):
         k = F.pad(k, (0, 0, self.left, self.right + pad_q)).unfold(2, span, blk).transpose(-1, -2)  # [B, H, nb, span, d]
         v = F.pad(v, (0, 0, self.left, self.right + pad_q)).unfold(2, span, blk).transpose(-1, -2)
         key_ok = torch.zeros(b, n + self.left + self.right + pad_q, dtype=torch.bool, device=x.device)
-        key_ok[:, self.left:self.left + n] = True if valid is None else valid
+        key_ok[:, self.left : self.left + n] = True if valid is None else valid
         key_ok = key_ok.unfold(1, span, blk)  # [B, nb, span]
         rel = torch.arange(span, device=x.device)[None, :] - self.left - torch.arange(blk, device=x.device)[:, None]
         inside = (rel >= -self.left) & (rel <= self.right)  # [blk, span]
@@ -98,8 +98,9 @@ class Block(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(cfg.width), nn.LayerNorm(cfg.width)
         self.attn = BandAttention(cfg.width, cfg.heads, cfg.left, cfg.right, cfg.dropout)
-        self.ff = nn.Sequential(nn.Linear(cfg.width, cfg.ff_mult * cfg.width), nn.GELU(), nn.Dropout(cfg.dropout),
-                                nn.Linear(cfg.ff_mult * cfg.width, cfg.width))
+        self.ff = nn.Sequential(
+            nn.Linear(cfg.width, cfg.ff_mult * cfg.width), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(cfg.ff_mult * cfg.width, cfg.width)
+        )
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
@@ -160,8 +161,10 @@ class Audio2Mesh(nn.Module):
         hi = (lo + 1).clamp(max=last)
         w = (positions - lo.to(positions.dtype)).clamp(0, 1)[..., None].to(hidden.dtype)
         width = hidden.shape[-1]
-        h = (torch.gather(hidden, 1, lo[..., None].expand(-1, -1, width)) * (1 - w)
-             + torch.gather(hidden, 1, hi[..., None].expand(-1, -1, width)) * w)
+        h = (
+            torch.gather(hidden, 1, lo[..., None].expand(-1, -1, width)) * (1 - w)
+            + torch.gather(hidden, 1, hi[..., None].expand(-1, -1, width)) * w
+        )
         z = self.trunk(h)
         offsets = None
         if with_offsets:
@@ -169,8 +172,9 @@ class Audio2Mesh(nn.Module):
         params = self.param_head(z) if self.param_head is not None else z.new_zeros(*z.shape[:2], 0)
         return Audio2MeshOutput(params, offsets, h)
 
-    def forward(self, features: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor | None = None,
-                with_offsets: bool = True) -> Audio2MeshOutput:
+    def forward(
+        self, features: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor | None = None, with_offsets: bool = True
+    ) -> Audio2MeshOutput:
         """Features [B, F, D] -> output frames at hidden positions [T] or [B, T] (see ``frame_positions``)."""
         return self.decode(self.encode(features, lengths), positions, with_offsets)
 

@@ -59,8 +59,10 @@ def expression_map(model_names: list[str], rig_names: list[str], rig_label: str)
     """Rig expression index of each model output; the model must speak the rig's expressions."""
     missing = [n for n in model_names if n not in rig_names]
     if missing:
-        raise L2TError(f"this Audio2Mesh checkpoint drives expressions the rig {rig_label} lacks "
-                       f"({', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}); train one on data of this rig")
+        raise L2TError(
+            f"this Audio2Mesh checkpoint drives expressions the rig {rig_label} lacks "
+            f"({', '.join(missing[:4])}{'...' if len(missing) > 4 else ''}); train one on data of this rig"
+        )
     return torch.tensor([rig_names.index(n) for n in model_names])
 
 
@@ -82,7 +84,7 @@ class Speaker:
     device: torch.device
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, audio_encoder: str | Path | None = None, device="cpu") -> "Speaker":
+    def load(cls, checkpoint: str | Path | None = None, audio_encoder: str | Path | None = None, device="cpu") -> Speaker:
         """The checkpoint (None: the shipped one) and the front-end it was trained on; L2TError on any mismatch."""
         from audio2mesh.checkpoint import load_model
         from audio2mesh.encoders import check_front_end, front_end
@@ -107,7 +109,7 @@ class Speaker:
         params = predict(self.model, self.front(audio), fps, num_frames).params
         return _rig_motion(params, index, len(rig_names), fps)
 
-    def stream(self, fps: float, rig_names: list[str], rig_label: str) -> "SpeechStream":
+    def stream(self, fps: float, rig_names: list[str], rig_label: str) -> SpeechStream:
         """Streaming inference: push audio as it arrives, get the frames that became final."""
         from audio2mesh.inference import StreamingPredictor
 

@@ -29,14 +29,14 @@ from tqdm import tqdm
 
 from audio2mesh.batches import Batch, epoch_batches, make_batch
 from audio2mesh.checkpoint import load_model
-from sync_expert.checkpoint import save_model
-from sync_expert.data.clips import ClipSet, corpus_rig, load_clips
 from audio2mesh.encoders import MelFrontEnd, front_end
 from audio2mesh.evaluate import evaluate_clips
 from audio2mesh.model import Audio2Mesh, Audio2MeshOutput, preset_config
+from avatar.errors import L2TError
+from sync_expert.checkpoint import save_model
+from sync_expert.data.clips import corpus_rig, load_clips
 from sync_expert.targets import ParamSpace
 from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
-from avatar.errors import L2TError
 
 
 @dataclass
@@ -80,8 +80,17 @@ def sq_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class Audio2MeshTrainer:
-    def __init__(self, data: str | Path, out: str | Path, cfg: TrainConfig, device: torch.device, resume: bool = False,
-                 progress: bool = True, log=print, rig_path: str | None = None):
+    def __init__(
+        self,
+        data: str | Path,
+        out: str | Path,
+        cfg: TrainConfig,
+        device: torch.device,
+        resume: bool = False,
+        progress: bool = True,
+        log=print,
+        rig_path: str | None = None,
+    ):
         self.cfg, self.log, self.progress = cfg, log, progress
         self.dist = Distributed(device)
         self.device = self.dist.device
@@ -101,8 +110,7 @@ class Audio2MeshTrainer:
         ts = self.train_set
         self.corpus = ts.kind == "corpus"
         num_params = ts.clips[0].params.shape[1] if self.corpus else 0
-        overrides = {"num_params": num_params, "num_offsets": ts.num_offsets, "input_dim": self.front.dim,
-                     "input_rate": self.front.rate}
+        overrides = {"num_params": num_params, "num_offsets": ts.num_offsets, "input_dim": self.front.dim, "input_rate": self.front.rate}
         if cfg.dropout is not None:
             overrides["dropout"] = cfg.dropout
         torch.manual_seed(cfg.seed)
@@ -112,7 +120,7 @@ class Audio2MeshTrainer:
         if self.corpus:
             allp = np.concatenate([c.params for c in ts.clips])
             self.param_scale = torch.as_tensor(np.maximum(allp.std(0), 0.02), dtype=torch.float32, device=self.device)
-        self.rest = ((self.template - self.template.mean(0)) / ts.mouth_width)
+        self.rest = (self.template - self.template.mean(0)) / ts.mouth_width
         self.sync = self._frozen(cfg.sync_expert, "syncnet3d") if cfg.w_sync > 0 else None
         self.reader = self._frozen(cfg.lip_reader, "lipreader") if cfg.w_lipread > 0 else None
         self.teacher = self._frozen(cfg.distill_from, "audio2mesh") if cfg.w_distill > 0 else None
@@ -138,8 +146,10 @@ class Audio2MeshTrainer:
             raise L2TError("--w-distill needs --distill-from CKPT (a large Audio2Mesh)")
         model, meta = load_model(path, kind, self.device)
         if kind == "audio2mesh" and meta.get("audio_encoder") != self.front.name:
-            raise L2TError(f"--distill-from {path} hears {meta.get('audio_encoder') or 'log-mel'}, the student "
-                           f"{self.front.name or 'log-mel'}: distil between models with the same audio front-end")
+            raise L2TError(
+                f"--distill-from {path} hears {meta.get('audio_encoder') or 'log-mel'}, the student "
+                f"{self.front.name or 'log-mel'}: distil between models with the same audio front-end"
+            )
         for p in model.parameters():
             p.requires_grad_(False)
         return model
@@ -164,8 +174,9 @@ class Audio2MeshTrainer:
                 ref_lips = self.space.lip_vertices(batch.params)
             ref_offsets = ref_lips - self.template
             terms["vertex"] = masked_mean(sq_mm(pred_lips, ref_lips), mask) + masked_mean(sq_mm(out.offsets, ref_offsets), mask)
-            terms["velocity"] = (masked_mean(sq_mm(pred_lips.diff(dim=1), ref_lips.diff(dim=1)), pair)
-                                 + masked_mean(sq_mm(out.offsets.diff(dim=1), ref_offsets.diff(dim=1)), pair))
+            terms["velocity"] = masked_mean(sq_mm(pred_lips.diff(dim=1), ref_lips.diff(dim=1)), pair) + masked_mean(
+                sq_mm(out.offsets.diff(dim=1), ref_offsets.diff(dim=1)), pair
+            )
             terms["param"] = masked_mean(((out.params - batch.params) / self.param_scale).pow(2), mask)
             pred_offsets = pred_lips - self.template
         else:
@@ -198,7 +209,7 @@ class Audio2MeshTrainer:
         from sync_expert.lip_reader import ctc_loss, phone_targets
 
         lengths = batch.mask.sum(1)
-        targets = [phone_targets(batch.phones[i, :int(n)].cpu()) for i, n in enumerate(lengths)]
+        targets = [phone_targets(batch.phones[i, : int(n)].cpu()) for i, n in enumerate(lengths)]
         keep = [i for i, t in enumerate(targets) if t]
         if not keep:
             return pred_offsets.sum() * 0.0
@@ -224,8 +235,14 @@ class Audio2MeshTrainer:
         cfg, ts = self.cfg, self.train_set
         stride = self.model.cfg.stride
         crop = max(8, int(round(cfg.crop_seconds * ts.clips[0].fps)))
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", desc="train audio2mesh",
-                   disable=not (self.progress and self.dist.is_main), dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            unit="step",
+            desc="train audio2mesh",
+            disable=not (self.progress and self.dist.is_main),
+            dynamic_ncols=True,
+        )
         start = time.perf_counter()
         while self.epoch < cfg.epochs:
             rng = np.random.default_rng([cfg.seed, self.epoch])
@@ -248,8 +265,12 @@ class Audio2MeshTrainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(terms['total'].detach()):.3f}", epoch=self.epoch + 1)
             self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step, "seconds": round(time.perf_counter() - start, 1),
-                   "train": {k: self.dist.mean(v / len(batches)) for k, v in sums.items()}}
+            row = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "seconds": round(time.perf_counter() - start, 1),
+                "train": {k: self.dist.mean(v / len(batches)) for k, v in sums.items()},
+            }
             if self.dist.is_main:
                 if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                     row["val"] = self._validate()
@@ -277,19 +298,36 @@ class Audio2MeshTrainer:
     def meta(self, results: dict, group: str) -> dict:
         ts = self.train_set
         return {
-            "expression_names": ts.expression_names, "offsets_region": "lips" if self.corpus else ts.info.get("kind"),
+            "expression_names": ts.expression_names,
+            "offsets_region": "lips" if self.corpus else ts.info.get("kind"),
             "region_indices": ts.region_indices.tolist() if ts.region_indices is not None else None,
-            "mouth_width": ts.mouth_width, "fps": ts.clips[0].fps, "audio_encoder": self.front.name,
-            "rig": ts.info.get("rig"), "epoch": self.epoch, "step": self.step, "selected_by": f"val {group} LVE",
-            "val": results, "train_config": asdict(self.cfg),
-            "train_minutes": {"real": round(sum(len(c.codes) for c in ts.clips if not c.synthetic) / 6000, 1),
-                              "synthetic": round(sum(len(c.codes) for c in ts.clips if c.synthetic) / 6000, 1)},
+            "mouth_width": ts.mouth_width,
+            "fps": ts.clips[0].fps,
+            "audio_encoder": self.front.name,
+            "rig": ts.info.get("rig"),
+            "epoch": self.epoch,
+            "step": self.step,
+            "selected_by": f"val {group} LVE",
+            "val": results,
+            "train_config": asdict(self.cfg),
+            "train_minutes": {
+                "real": round(sum(len(c.codes) for c in ts.clips if not c.synthetic) / 6000, 1),
+                "synthetic": round(sum(len(c.codes) for c in ts.clips if c.synthetic) / 6000, 1),
+            },
         }
 
     def _save_state(self) -> None:
-        save_state(self.out / "last.pt", model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                   projection=self.projection.state_dict() if self.projection else None, epoch=self.epoch,
-                   step=self.step, best=self.best, history=json.dumps(self.history), config=json.dumps(asdict(self.cfg)))
+        save_state(
+            self.out / "last.pt",
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            projection=self.projection.state_dict() if self.projection else None,
+            epoch=self.epoch,
+            step=self.step,
+            best=self.best,
+            history=json.dumps(self.history),
+            config=json.dumps(asdict(self.cfg)),
+        )
 
     def _load_state(self) -> None:
         state = load_state(self.out / "last.pt")

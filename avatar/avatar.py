@@ -23,7 +23,7 @@ class Avatar:
     def device(self) -> torch.device:
         return self.rig.v_template.device
 
-    def to(self, device) -> "Avatar":
+    def to(self, device) -> Avatar:
         self.rig.to(device)
         self.model.to(device)
         self.shape = self.shape.to(device)

@@ -54,8 +54,9 @@ def random_camera(target, distance, size, gen: torch.Generator):
     return orbit_camera(target, distance * float(torch.empty(1).uniform_(0.8, 1.1, generator=gen)), yaw, pitch, 20.0, size, size)
 
 
-def build_default_avatar(iterations: int = 1500, size: int = 192, per_face: int = 2, sh_degree: int = 1,
-                         device="cpu", seed: int = 0, progress: bool = True) -> tuple[Avatar, dict]:
+def build_default_avatar(
+    iterations: int = 1500, size: int = 192, per_face: int = 2, sh_degree: int = 1, device="cpu", seed: int = 0, progress: bool = True
+) -> tuple[Avatar, dict]:
     """Optimise the default avatar; returns it and a report (losses, PSNR on held-out views)."""
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -65,13 +66,15 @@ def build_default_avatar(iterations: int = 1500, size: int = 192, per_face: int 
     colors = baked_colors(rig).to(device)
     model = GaussianAvatarModel.on_triangles(len(faces), per_face, sh_degree, colors.cpu()[faces.cpu()].mean(1)).to(device)
     target, distance = frame_head(rig.v_template[rig.region("face")])
-    opt = torch.optim.Adam([
-        {"params": [model.xyz], "lr": 4e-3},
-        {"params": [model.log_scales], "lr": 8e-3},
-        {"params": [model.rotations], "lr": 2e-3},
-        {"params": [model.opacity_logits], "lr": 3e-2},
-        {"params": [model.sh], "lr": 5e-3},
-    ])
+    opt = torch.optim.Adam(
+        [
+            {"params": [model.xyz], "lr": 4e-3},
+            {"params": [model.log_scales], "lr": 8e-3},
+            {"params": [model.rotations], "lr": 2e-3},
+            {"params": [model.opacity_logits], "lr": 3e-2},
+            {"params": [model.sh], "lr": 5e-3},
+        ]
+    )
     white = torch.ones(3, device=device)
 
     def render_pair(pose: dict, cam):
@@ -79,8 +82,19 @@ def build_default_avatar(iterations: int = 1500, size: int = 192, per_face: int 
             verts = rig(**pose).vertices
             want, mask = shade_mesh(verts[0], faces, colors, cam.to(device), background=(1.0, 1.0, 1.0), ambient=1.0)
         w = model.to_world(verts, faces)
-        got = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, cam.world_to_cam[None].to(device), cam.K[None].to(device),
-                               size, size, sh_degree, white)
+        got = render_gaussians(
+            w.means,
+            w.quats,
+            w.scales,
+            w.opacities,
+            w.sh,
+            cam.world_to_cam[None].to(device),
+            cam.K[None].to(device),
+            size,
+            size,
+            sh_degree,
+            white,
+        )
         return got.rgb[0, 0], got.alpha[0, 0, ..., 0], want, mask.float()
 
     losses = []
@@ -102,9 +116,15 @@ def build_default_avatar(iterations: int = 1500, size: int = 192, per_face: int 
             rgb, _, want, _ = render_pair(random_pose(rig, held, device), random_camera(target, distance, size, held))
             psnrs.append(float(-10 * torch.log10(((rgb - want) ** 2).mean())))
     report = {
-        "iterations": iterations, "size": size, "gaussians": model.num_gaussians, "sh_degree": sh_degree,
-        "first_loss": float(np.mean(losses[:20])) if losses else None, "last_loss": float(np.mean(losses[-20:])) if losses else None,
-        "heldout_psnr_vs_mesh": float(np.mean(psnrs)), "seconds": seconds, "device": str(device),
+        "iterations": iterations,
+        "size": size,
+        "gaussians": model.num_gaussians,
+        "sh_degree": sh_degree,
+        "first_loss": float(np.mean(losses[:20])) if losses else None,
+        "last_loss": float(np.mean(losses[-20:])) if losses else None,
+        "heldout_psnr_vs_mesh": float(np.mean(psnrs)),
+        "seconds": seconds,
+        "device": str(device),
     }
     avatar = Avatar(rig, model.cpu().requires_grad_(False), torch.zeros(0), None, {"rig": {"name": "l2t-head"}, "made_by": report})
     return avatar.to("cpu"), report
@@ -121,8 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     avatar, report = build_default_avatar(args.iterations, args.size, device=resolve_device(args.device), seed=args.seed)
     cmd = f"python -m avatar.default_avatar --iterations {args.iterations} --size {args.size} --seed {args.seed}"
     save_avatar(avatar, args.output, command=cmd)
-    print(f"wrote {args.output}: {report['gaussians']} Gaussians, held-out PSNR vs the mesh {report['heldout_psnr_vs_mesh']:.2f} dB, "
-          f"{report['seconds']:.0f} s on {report['device']}")
+    print(
+        f"wrote {args.output}: {report['gaussians']} Gaussians, held-out PSNR vs the mesh {report['heldout_psnr_vs_mesh']:.2f} dB, "
+        f"{report['seconds']:.0f} s on {report['device']}"
+    )
 
 
 if __name__ == "__main__":

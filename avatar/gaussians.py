@@ -85,7 +85,7 @@ class GaussianAvatarModel(nn.Module):
         return int(round(self.sh.shape[1] ** 0.5)) - 1
 
     @classmethod
-    def on_triangles(cls, num_faces: int, per_face: int = 1, sh_degree: int = 0, colors: torch.Tensor | None = None) -> "GaussianAvatarModel":
+    def on_triangles(cls, num_faces: int, per_face: int = 1, sh_degree: int = 0, colors: torch.Tensor | None = None) -> GaussianAvatarModel:
         """Fresh Gaussians, `per_face` on every triangle, flat discs spread over the face.
 
         colors: optional [F, 3] per-triangle colour in [0, 1] (grey otherwise).
@@ -102,7 +102,9 @@ class GaussianAvatarModel(nn.Module):
         sh = torch.zeros(n, num_sh_coeffs(sh_degree), 3)
         base = colors[binding] if colors is not None else torch.full((n, 3), 0.5)
         sh[:, 0] = rgb_to_sh_dc(base)
-        return cls(binding, offsets, disc.expand(n, 3).clone(), torch.tensor([1.0, 0, 0, 0]).expand(n, 4).clone(), torch.full((n,), 2.5), sh)
+        return cls(
+            binding, offsets, disc.expand(n, 3).clone(), torch.tensor([1.0, 0, 0, 0]).expand(n, 4).clone(), torch.full((n,), 2.5), sh
+        )
 
     # ------------------------------------------------------------ posing
     def to_world(self, verts: torch.Tensor, faces: torch.Tensor) -> WorldGaussians:
@@ -156,7 +158,8 @@ class GaussianAvatarModel(nn.Module):
             keep_one = cand & (score == best[self.binding])
             # Ties: keep only the first per triangle.
             first = torch.full((num_faces,), self.num_gaussians, device=score.device).scatter_reduce(
-                0, self.binding[keep_one], keep_one.nonzero().squeeze(1), "amin")
+                0, self.binding[keep_one], keep_one.nonzero().squeeze(1), "amin"
+            )
             spared = torch.zeros_like(mask)
             spared[first[orphaned]] = True
             mask &= ~spared

@@ -47,7 +47,7 @@ class Motion:
     def seconds(self) -> float:
         return self.num_frames / self.fps
 
-    def resample(self, fps: float) -> "Motion":
+    def resample(self, fps: float) -> Motion:
         """The same motion at another frame rate (linear interpolation between frames)."""
         if abs(fps - self.fps) < 1e-9:
             return self

@@ -35,12 +35,41 @@ sys.path.insert(0, str(ROOT))
 STUDENTS = [
     ("vertex", ["--synthetic-only"]),
     ("+sync", ["--synthetic-only", "--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt"]),
-    ("+lipread", ["--synthetic-only", "--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt",
-                  "--w-lipread", "0.05", "--lip-reader", "{work}/lipreader/best.pt"]),
-    ("+real", ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05",
-               "--lip-reader", "{work}/lipreader/best.pt"]),
-    ("+distill", ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05",
-                  "--lip-reader", "{work}/lipreader/best.pt", "--w-distill", "1.0", "--distill-from", "{work}/large/best.pt"]),
+    (
+        "+lipread",
+        [
+            "--synthetic-only",
+            "--w-sync",
+            "0.5",
+            "--sync-expert",
+            "{work}/sync_a/best.pt",
+            "--w-lipread",
+            "0.05",
+            "--lip-reader",
+            "{work}/lipreader/best.pt",
+        ],
+    ),
+    (
+        "+real",
+        ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05", "--lip-reader", "{work}/lipreader/best.pt"],
+    ),
+    (
+        "+distill",
+        [
+            "--w-sync",
+            "0.5",
+            "--sync-expert",
+            "{work}/sync_a/best.pt",
+            "--w-lipread",
+            "0.05",
+            "--lip-reader",
+            "{work}/lipreader/best.pt",
+            "--w-distill",
+            "1.0",
+            "--distill-from",
+            "{work}/large/best.pt",
+        ],
+    ),
 ]
 
 
@@ -70,21 +99,45 @@ def run_parallel(jobs: dict[str, list[str]], work: Path) -> None:
 def stage_experts(args, work: Path) -> None:
     common = ["--data", args.data, "--quiet"]
     e = ["--epochs", str(args.expert_epochs), "--steps", str(args.expert_steps), "--batch-size", str(args.expert_batch)]
-    run_parallel({
-        "sync_a": cli("train", "syncnet3d", *common, "--out", str(work / "sync_a"), "--half", "a", "--seed", "0", *e),
-        "sync_b": cli("train", "syncnet3d", *common, "--out", str(work / "sync_b"), "--half", "b", "--seed", "1", *e),
-        "lipreader": cli("train", "lipreader", *common, "--out", str(work / "lipreader"), *e),
-        "large": cli("train", "audio2mesh", *common, "--out", str(work / "large"), "--size", "large",
-                     "--epochs", str(args.epochs), "--lr", "5e-4"),
-    }, work)
+    run_parallel(
+        {
+            "sync_a": cli("train", "syncnet3d", *common, "--out", str(work / "sync_a"), "--half", "a", "--seed", "0", *e),
+            "sync_b": cli("train", "syncnet3d", *common, "--out", str(work / "sync_b"), "--half", "b", "--seed", "1", *e),
+            "lipreader": cli("train", "lipreader", *common, "--out", str(work / "lipreader"), *e),
+            "large": cli(
+                "train",
+                "audio2mesh",
+                *common,
+                "--out",
+                str(work / "large"),
+                "--size",
+                "large",
+                "--epochs",
+                str(args.epochs),
+                "--lr",
+                "5e-4",
+            ),
+        },
+        work,
+    )
 
 
 def stage_students(args, work: Path) -> None:
     jobs = {}
     for name, extra in STUDENTS:
         out = work / f"student_{name.replace('+', 'plus_')}"
-        jobs[name] = cli("train", "audio2mesh", "--data", args.data, "--out", str(out), "--quiet", "--epochs", str(args.epochs),
-                         *[x.format(work=work) for x in extra])
+        jobs[name] = cli(
+            "train",
+            "audio2mesh",
+            "--data",
+            args.data,
+            "--out",
+            str(out),
+            "--quiet",
+            "--epochs",
+            str(args.epochs),
+            *[x.format(work=work) for x in extra],
+        )
     run_parallel(jobs, work)
 
 
@@ -93,9 +146,9 @@ def speed(model, device, seconds: float = 60.0) -> float:
     import numpy as np
     import torch
 
-    from sync_expert.features import speech_features
     from audio2mesh.inference import predict
     from avatar.motion import DEFAULT_FPS, frames_for
+    from sync_expert.features import speech_features
 
     audio = (np.random.default_rng(0).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
     n = frames_for(seconds, DEFAULT_FPS)
@@ -116,15 +169,14 @@ def stage_evaluate(args, work: Path) -> dict:
     import torch
 
     from audio2mesh.checkpoint import load_model
-    from sync_expert.data.clips import load_clips
     from audio2mesh.evaluate import Experts, evaluate_clips
-    from sync_expert.features import dequantise
     from audio2mesh.metrics import summarise
     from audio2mesh.model import count_parameters
-    from sync_expert.targets import ParamSpace
-    from sync_expert.data.clips import corpus_rig
+    from sync_expert.data.clips import corpus_rig, load_clips
+    from sync_expert.features import dequantise
     from sync_expert.lips import LipData
     from sync_expert.model import normalised_rest
+    from sync_expert.targets import ParamSpace
     from sync_expert.train import offset_accuracy
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -136,10 +188,13 @@ def stage_evaluate(args, work: Path) -> dict:
     template = torch.as_tensor(clips.template, dtype=torch.float32, device=device)
     experts = Experts(sync_eval, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
 
-    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
-               "corpus": args.data, "test_clips": {"real": sum(not c.synthetic for c in clips.clips),
-                                                   "synthetic": sum(c.synthetic for c in clips.clips)},
-               "epochs": args.epochs, "rows": {}}
+    results = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "corpus": args.data,
+        "test_clips": {"real": sum(not c.synthetic for c in clips.clips), "synthetic": sum(c.synthetic for c in clips.clips)},
+        "epochs": args.epochs,
+        "rows": {},
+    }
     # the acceptance figure: both experts find known shifts of teacher motion on real test speech
     real = [c for c in clips.clips if not c.synthetic]
     real_lips = LipData(replace(clips, clips=real), device, rig)
@@ -150,8 +205,10 @@ def stage_evaluate(args, work: Path) -> dict:
     results["teacher_motion"] = {}
     for group in ("real", "synthetic"):
         data = LipData(replace(clips, clips=[c for c in clips.clips if c.synthetic == (group == "synthetic")]), device, rig)
-        rows = [{**experts.scores(dequantise(c.codes).to(device), off * clips.mouth_width, c.phones, c.fps), "synthetic": c.synthetic}
-                for c, off in zip(data.clips, data.offsets)]
+        rows = [
+            {**experts.scores(dequantise(c.codes).to(device), off * clips.mouth_width, c.phones, c.fps), "synthetic": c.synthetic}
+            for c, off in zip(data.clips, data.offsets)
+        ]
         results["teacher_motion"][group] = summarise(rows)
     names = [n for n, _ in STUDENTS] + ["large"]
     for name in names:
@@ -167,19 +224,37 @@ def stage_evaluate(args, work: Path) -> dict:
 
 
 def table(results: dict) -> str:
-    cols = [("lve_sq_mm2", "LVE mm²"), ("lve_mm", "LVE-max mm"), ("fdd_mm2", "FDD mm²"), ("aperture_r", "aperture r"),
-            ("lse_d", "LSE-D ↓"), ("lse_c", "LSE-C ↑"), ("per", "PER ↓")]
+    cols = [
+        ("lve_sq_mm2", "LVE mm²"),
+        ("lve_mm", "LVE-max mm"),
+        ("fdd_mm2", "FDD mm²"),
+        ("aperture_r", "aperture r"),
+        ("lse_d", "LSE-D ↓"),
+        ("lse_c", "LSE-C ↑"),
+        ("per", "PER ↓"),
+    ]
     head = "| training | " + " | ".join(f"real {c[1]}" for c in cols) + " | " + " | ".join(f"synth {c[1]}" for c in cols) + " |"
     lines = [head, "|" + "---|" * (1 + 2 * len(cols))]
 
     def cell(v):
         return "n/a" if v is None else f"{v:.3f}"
+
     for name, row in results["rows"].items():
-        lines.append(f"| {name} | " + " | ".join(cell(row["real"].get(k)) for k, _ in cols) + " | "
-                     + " | ".join(cell(row["synthetic"].get(k)) for k, _ in cols) + " |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(row["real"].get(k)) for k, _ in cols)
+            + " | "
+            + " | ".join(cell(row["synthetic"].get(k)) for k, _ in cols)
+            + " |"
+        )
     t = results["teacher_motion"]
-    lines.append("| teacher motion (reference) | " + " | ".join(cell(t["real"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
-                 + " | " + " | ".join(cell(t["synthetic"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols) + " |")
+    lines.append(
+        "| teacher motion (reference) | "
+        + " | ".join(cell(t["real"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
+        + " | "
+        + " | ".join(cell(t["synthetic"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
+        + " |"
+    )
     return "\n".join(lines)
 
 

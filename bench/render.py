@@ -62,7 +62,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/render.json"))
     parser.add_argument("--cpu-only", action="store_true")
     args = parser.parse_args()
-    results = {"cpu": platform.processor() or platform.machine(), "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "runs": []}
+    results = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "runs": [],
+    }
     motion = demo_motion(load_avatar().rig.data.expression_names, seconds=20.0)  # 500 frames
     if torch.cuda.is_available() and not args.cpu_only:
         results["device"] = torch.cuda.get_device_name()
@@ -70,14 +75,28 @@ def main() -> None:
         for name, av in (("default avatar", avatar), ("100k Gaussians", densified(avatar, 11))):
             for batch in (1, 8):
                 fps = time_render(av, motion, 512, batch, 400, "gsplat")
-                row = {"avatar": name, "gaussians": av.model.num_gaussians, "size": 512, "batch": batch, "backend": "gsplat", "frames_per_s": round(fps, 1)}
+                row = {
+                    "avatar": name,
+                    "gaussians": av.model.num_gaussians,
+                    "size": 512,
+                    "batch": batch,
+                    "backend": "gsplat",
+                    "frames_per_s": round(fps, 1),
+                }
                 results["runs"].append(row)
                 print(row)
     else:
         results["device"] = "cpu"
     avatar = load_avatar(device="cpu")
     fps = time_render(avatar, motion, 256, 4, 12, "torch")
-    row = {"avatar": "default avatar", "gaussians": avatar.model.num_gaussians, "size": 256, "batch": 4, "backend": "torch (cpu)", "frames_per_s": round(fps, 2)}
+    row = {
+        "avatar": "default avatar",
+        "gaussians": avatar.model.num_gaussians,
+        "size": 256,
+        "batch": 4,
+        "backend": "torch (cpu)",
+        "frames_per_s": round(fps, 2),
+    }
     results["runs"].append(row)
     print(row)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,10 +38,18 @@ def run(audio: Path, out: Path, size: int, device: str) -> dict:
     result = speak(SpeakOptions(audio=str(audio), output=str(out), size=size, device=device, progress=False))
     wall = time.perf_counter() - start
     info = probe_video(out)
-    return {"audio_s": round(result.seconds, 2), "size": size, "frames": result.frames, "wall_s": round(wall, 3),
-            "x_realtime": round(result.seconds / wall, 2), "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-            "mp4_frames": info["frames"], "mp4_audio_s": round(info["audio_seconds"], 2),
-            "peak_rss_mb": round(peak_rss_mb()), "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None}
+    return {
+        "audio_s": round(result.seconds, 2),
+        "size": size,
+        "frames": result.frames,
+        "wall_s": round(wall, 3),
+        "x_realtime": round(result.seconds / wall, 2),
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "mp4_frames": info["frames"],
+        "mp4_audio_s": round(info["audio_seconds"], 2),
+        "peak_rss_mb": round(peak_rss_mb()),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
+    }
 
 
 def main() -> None:

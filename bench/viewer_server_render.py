@@ -48,9 +48,17 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     ms = np.array(times) * 1000
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    record = {"device": name, "torch": torch.__version__, "gaussians": avatar.model.num_gaussians, "sh_degree": avatar.model.sh_degree,
-              "image": list(image.shape), "frames": len(frames), "ms_p50": round(float(np.percentile(ms, 50)), 2),
-              "ms_p95": round(float(np.percentile(ms, 95)), 2), "frames_per_s": round(len(frames) / float(np.sum(times)), 1)}
+    record = {
+        "device": name,
+        "torch": torch.__version__,
+        "gaussians": avatar.model.num_gaussians,
+        "sh_degree": avatar.model.sh_degree,
+        "image": list(image.shape),
+        "frames": len(frames),
+        "ms_p50": round(float(np.percentile(ms, 50)), 2),
+        "ms_p95": round(float(np.percentile(ms, 95)), 2),
+        "frames_per_s": round(len(frames) / float(np.sum(times)), 1),
+    }
     print(json.dumps(record, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2) + "\n")

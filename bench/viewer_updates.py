@@ -41,10 +41,22 @@ def _drain(url: str, received, last, ready) -> None:
 
     socket = connect(url, subprotocols=[f"viser-v{viser.__version__}"], max_size=None)
     # viser counts a client as connected once it reports its camera, as a page does first.
-    socket.send(msgspec.msgpack.encode({
-        "type": "ViewerCameraMessage", "wxyz": [1.0, 0.0, 0.0, 0.0], "position": [0.0, 0.0, 1.0], "fov": 0.5,
-        "near": 0.01, "far": 100.0, "image_height": 720, "image_width": 1280, "look_at": [0.0, 0.0, 0.0],
-        "up_direction": [0.0, 1.0, 0.0]}))
+    socket.send(
+        msgspec.msgpack.encode(
+            {
+                "type": "ViewerCameraMessage",
+                "wxyz": [1.0, 0.0, 0.0, 0.0],
+                "position": [0.0, 0.0, 1.0],
+                "fov": 0.5,
+                "near": 0.01,
+                "far": 100.0,
+                "image_height": 720,
+                "image_width": 1280,
+                "look_at": [0.0, 0.0, 0.0],
+                "up_direction": [0.0, 1.0, 0.0],
+            }
+        )
+    )
     ready.set()
     try:
         for message in socket:
@@ -112,10 +124,16 @@ def run_phase(session, client: DrainClient, frames: list[dict], shape: torch.Ten
     # viser drops a queued update that a newer one supersedes, so what reached the client is
     # counted in bytes: whole updates' worth of splats received per second.
     delivered = wire / float(np.mean(payloads)) / (end - start)
-    return {"updates": n, "paced_at_per_s": pace, "server_updates_per_s": round(n / float(np.sum(times)), 1),
-            "server_ms_p50": round(float(np.percentile(times_ms, 50)), 2), "server_ms_p95": round(float(np.percentile(times_ms, 95)), 2),
-            "delivered_updates_per_s": round(delivered, 1), "delivered_fraction": round(wire / float(np.sum(payloads)), 3),
-            "splat_kb_per_update_mean": round(float(np.mean(payloads)) / 1024, 1)}
+    return {
+        "updates": n,
+        "paced_at_per_s": pace,
+        "server_updates_per_s": round(n / float(np.sum(times)), 1),
+        "server_ms_p50": round(float(np.percentile(times_ms, 50)), 2),
+        "server_ms_p95": round(float(np.percentile(times_ms, 95)), 2),
+        "delivered_updates_per_s": round(delivered, 1),
+        "delivered_fraction": round(wire / float(np.sum(payloads)), 3),
+        "splat_kb_per_update_mean": round(float(np.mean(payloads)) / 1024, 1),
+    }
 
 
 def main() -> None:
@@ -137,15 +155,22 @@ def main() -> None:
     session.thread.join(timeout=5)
     motion, shape = session.motion, session.controls.shape()
     speech = [{k: v[i % motion.num_frames] for k, v in motion.params.items()} for i in range(args.updates)]
-    sweep = [{"neck": torch.tensor([0.3 * np.sin(i / 10), 0.0, 0.0]), "jaw": torch.tensor([0.1 * (i % 2), 0.0, 0.0])} for i in range(args.updates)]
+    sweep = [
+        {"neck": torch.tensor([0.3 * np.sin(i / 10), 0.0, 0.0]), "jaw": torch.tensor([0.1 * (i % 2), 0.0, 0.0])}
+        for i in range(args.updates)
+    ]
     results = {}
     for name, frames in (("speech", speech), ("full", sweep)):
         for pace in (None, 30.0, 60.0):
             session.nodes.tracker.reset()
             results[f"{name}_{'max' if pace is None else f'paced{pace:g}'}"] = run_phase(session, client, frames, shape, pace)
-    record = {"device": f"{cpu_name()} ({args.threads} torch threads, {len(__import__('os').sched_getaffinity(0))} cores visible)",
-              "gaussians": session.entry.poser.num_gaussians, "chunks": len(session.entry.poser.chunks),
-              "torch": torch.__version__, "results": results}
+    record = {
+        "device": f"{cpu_name()} ({args.threads} torch threads, {len(__import__('os').sched_getaffinity(0))} cores visible)",
+        "gaussians": session.entry.poser.num_gaussians,
+        "chunks": len(session.entry.poser.chunks),
+        "torch": torch.__version__,
+        "results": results,
+    }
     client.close()
     app.stop()
     print(json.dumps(record, indent=2))

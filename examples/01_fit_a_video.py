@@ -42,8 +42,7 @@ def main() -> None:
         if args.demo:
             video = Path(tmp) / "demo.mp4"
             render_synthetic_clip(load_avatar(), video, num_frames=args.frames, size=args.size)
-        result = fit_avatar(video, args.output, load_rig(), FitOptions(iterations=args.iterations, preview=False),
-                            device=device)
+        result = fit_avatar(video, args.output, load_rig(), FitOptions(iterations=args.iterations, preview=False), device=device)
     print(result.summary())
 
 

@@ -42,17 +42,21 @@ def main() -> None:
     jaws, compute = [], []
     for start in range(0, len(audio), chunk):
         t = time.perf_counter()
-        frames = stream.push(audio[start:start + chunk])
+        frames = stream.push(audio[start : start + chunk])
         compute.append(time.perf_counter() - t)
         jaws.append(frames.params["jaw"])
     jaws.append(stream.flush().params["jaw"])
     streamed = torch.cat(jaws)
     offline = speaker.motion(audio, DEFAULT_FPS, rig.expression_names, rig.name).params["jaw"]
-    print(f"{len(compute)} chunks of {args.chunk_ms:g} ms: {1000 * np.median(compute):.1f} ms compute each (median), "
-          f"look-ahead {1000 * stream.lookahead_seconds:.0f} ms")
+    print(
+        f"{len(compute)} chunks of {args.chunk_ms:g} ms: {1000 * np.median(compute):.1f} ms compute each (median), "
+        f"look-ahead {1000 * stream.lookahead_seconds:.0f} ms"
+    )
     diff = (streamed - offline)[:, 0].abs()
-    print(f"{len(streamed)} frames streamed, {len(offline)} offline; jaw opening differs by {float(diff.mean()):.4f} rad "
-          f"on average (largest {float(diff.max()):.4f}) of a {float(offline[:, 0].max()):.3f} rad peak")
+    print(
+        f"{len(streamed)} frames streamed, {len(offline)} offline; jaw opening differs by {float(diff.mean()):.4f} rad "
+        f"on average (largest {float(diff.max()):.4f}) of a {float(offline[:, 0].max()):.3f} rad peak"
+    )
 
 
 if __name__ == "__main__":

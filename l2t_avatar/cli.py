@@ -13,7 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avatar import __version__
-from avatar.checks import DEFAULT_FPS, MAX_AUDIO_SECONDS, VIDEO_SUFFIXES, check_fps, check_output_file, check_output_folder, check_seconds, check_size
+from avatar.checks import (
+    DEFAULT_FPS,
+    MAX_AUDIO_SECONDS,
+    VIDEO_SUFFIXES,
+    check_fps,
+    check_output_file,
+    check_output_folder,
+    check_seconds,
+    check_size,
+)
 from avatar.errors import L2TError
 
 MIN_FIT_SIZE = 64
@@ -42,7 +51,9 @@ def _cmd_rig_info(args: argparse.Namespace) -> None:
     print(f"faces:        {len(rig.faces)}")
     print(f"joints:       {', '.join(rig.joint_names)}")
     print(f"shapes:       {len(rig.shape_names)}")
-    print(f"expressions:  {len(rig.expression_names)}" + (f" ({', '.join(rig.expression_names)})" if len(rig.expression_names) <= 60 else ""))
+    print(
+        f"expressions:  {len(rig.expression_names)}" + (f" ({', '.join(rig.expression_names)})" if len(rig.expression_names) <= 60 else "")
+    )
     print(f"landmarks:    {len(rig.landmark_faces)}")
     print(f"regions:      {', '.join(f'{k} ({len(v)})' for k, v in rig.regions.items()) or 'none'}")
 
@@ -82,21 +93,39 @@ def _cmd_render(args: argparse.Namespace) -> None:
     if args.fps is not None:
         motion = motion.resample(args.fps)
     stats = render_motion_to_mp4(avatar, motion, args.output, size=args.size, camera=args.camera, audio=args.audio, progress=not args.quiet)
-    print(f"wrote {args.output}: {stats.frames} frames at {motion.fps:g} fps, {args.size}x{args.size}, "
-          f"{avatar.model.num_gaussians} Gaussians, {stats.fps:.1f} frames/s ({stats.backend} on {avatar.device.type})")
+    print(
+        f"wrote {args.output}: {stats.frames} frames at {motion.fps:g} fps, {args.size}x{args.size}, "
+        f"{avatar.model.num_gaussians} Gaussians, {stats.fps:.1f} frames/s ({stats.backend} on {avatar.device.type})"
+    )
 
 
 def _cmd_speak(args: argparse.Namespace) -> None:
     from l2t_avatar.speak import SpeakOptions, speak
 
-    result = speak(SpeakOptions(
-        audio=args.audio, output=args.output, avatar=args.avatar, size=args.size, fps=args.fps, camera=args.camera,
-        save_motion=args.save_motion, idle=not args.no_idle, seed=args.seed, checkpoint=args.ckpt,
-        audio_encoder=args.audio_encoder, rig=args.rig, device=args.device, progress=not args.quiet))
+    result = speak(
+        SpeakOptions(
+            audio=args.audio,
+            output=args.output,
+            avatar=args.avatar,
+            size=args.size,
+            fps=args.fps,
+            camera=args.camera,
+            save_motion=args.save_motion,
+            idle=not args.no_idle,
+            seed=args.seed,
+            checkpoint=args.ckpt,
+            audio_encoder=args.audio_encoder,
+            rig=args.rig,
+            device=args.device,
+            progress=not args.quiet,
+        )
+    )
     t = result.timings
-    print(f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, {result.size}x{result.size}, "
-          f"{result.seconds:.2f} s of speech; {t['total']:.1f} s on {result.device} (audio2mesh {t['audio2mesh']:.2f} s, "
-          f"render+encode {t['render_encode']:.1f} s)" + (f"; motion in {args.save_motion}" if args.save_motion else ""))
+    print(
+        f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, {result.size}x{result.size}, "
+        f"{result.seconds:.2f} s of speech; {t['total']:.1f} s on {result.device} (audio2mesh {t['audio2mesh']:.2f} s, "
+        f"render+encode {t['render_encode']:.1f} s)" + (f"; motion in {args.save_motion}" if args.save_motion else "")
+    )
 
 
 def _cmd_view(args: argparse.Namespace) -> None:
@@ -109,9 +138,21 @@ def _cmd_view(args: argparse.Namespace) -> None:
     if args.avatar_root is not None and not Path(args.avatar_root).is_dir():
         raise L2TError(f"--avatar-root {args.avatar_root} is not a folder")
     check_seconds(args.max_audio_seconds, "--max-audio-seconds", MAX_AUDIO_SECONDS)
-    app = ViewerApp(ViewOptions(avatars=args.avatars, audio=args.audio, host=args.host, port=args.port, device=args.device,
-                                checkpoint=args.ckpt, audio_encoder=args.audio_encoder, rig=args.rig, token=args.token,
-                                avatar_root=args.avatar_root, max_audio_seconds=args.max_audio_seconds))
+    app = ViewerApp(
+        ViewOptions(
+            avatars=args.avatars,
+            audio=args.audio,
+            host=args.host,
+            port=args.port,
+            device=args.device,
+            checkpoint=args.ckpt,
+            audio_encoder=args.audio_encoder,
+            rig=args.rig,
+            token=args.token,
+            avatar_root=args.avatar_root,
+            max_audio_seconds=args.max_audio_seconds,
+        )
+    )
     url = app.start()
     names = ", ".join(app.library.names)
     print(f"l2t-avatar view: {url}  (avatars: {names}; {app.device.type}; Ctrl-C to stop)", flush=True)
@@ -159,8 +200,15 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         from avatar.fit.landmarks import load_face_track
 
         face_track = load_face_track(args.landmarks)
-    opts = FitOptions(size=args.size, iterations=args.iterations, resume=args.resume, progress=not args.quiet, rig_path=args.rig,
-                      landmark_indices=indices, seed=args.seed)
+    opts = FitOptions(
+        size=args.size,
+        iterations=args.iterations,
+        resume=args.resume,
+        progress=not args.quiet,
+        rig_path=args.rig,
+        landmark_indices=indices,
+        seed=args.seed,
+    )
     result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device, face_track=face_track)
     print(result.summary())
 
@@ -173,8 +221,10 @@ def _cmd_landmarks(args: argparse.Namespace) -> None:
     video = read_video(args.video)
     track = detect_faces(video.frames, video.fps, progress=not args.quiet)
     save_face_track(args.output, track)
-    print(f"wrote {args.output}: a face in {len(track.frame_indices)} of {track.num_frames} frames; "
-          f"fit with: l2t-avatar fit {args.video} --landmarks {args.output}")
+    print(
+        f"wrote {args.output}: a face in {len(track.frame_indices)} of {track.num_frames} frames; "
+        f"fit with: l2t-avatar fit {args.video} --landmarks {args.output}"
+    )
 
 
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
@@ -200,15 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"l2t-avatar {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("speak", help="speech in, talking-avatar MP4 out (Audio2Mesh + Gaussian avatar)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Turn speech into a talking-head video: Audio2Mesh predicts jaw and expression per "
-                                   "frame from the audio, idle blinks and head sway are layered on, and the avatar's "
-                                   "Gaussians are deformed and rendered frame by frame into an H.264 MP4 that carries "
-                                   "the original audio (frames = duration x fps).",
-                       epilog="examples:\n  l2t-avatar speak --audio examples/hello.wav -o hello.mp4\n"
-                              "  l2t-avatar speak --audio talk.mp3 --avatar my_avatar --size 512 --camera three-quarter "
-                              "--save-motion talk_motion.npz")
+    p = sub.add_parser(
+        "speak",
+        help="speech in, talking-avatar MP4 out (Audio2Mesh + Gaussian avatar)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Turn speech into a talking-head video: Audio2Mesh predicts jaw and expression per "
+        "frame from the audio, idle blinks and head sway are layered on, and the avatar's "
+        "Gaussians are deformed and rendered frame by frame into an H.264 MP4 that carries "
+        "the original audio (frames = duration x fps).",
+        epilog="examples:\n  l2t-avatar speak --audio examples/hello.wav -o hello.mp4\n"
+        "  l2t-avatar speak --audio talk.mp3 --avatar my_avatar --size 512 --camera three-quarter "
+        "--save-motion talk_motion.npz",
+    )
     p.add_argument("--audio", required=True, help="speech: wav, flac, mp3, ogg or a video's audio track; any rate, mono or stereo")
     p.add_argument("--avatar", default=None, help="avatar folder (from 'fit'; default: the built-in default avatar)")
     p.add_argument("-o", "--output", default="speak.mp4", help="MP4 to write (default: speak.mp4)")
@@ -223,43 +276,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_speak)
 
-    p = sub.add_parser("view", help="browse and drive avatars live in a web viewer (viser)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Start a web viewer: the avatar as Gaussian splats in the browser, camera presets, rig "
-                                   "sliders, speech upload (Audio2Mesh animates it; the audio plays in the page in sync), "
-                                   "'Render MP4' downloads, and stats. Each browser tab has its own camera and playback. "
-                                   "With CUDA, a toggle shows full-quality gsplat frames rendered on the server.",
-                       epilog="examples:\n  l2t-avatar view\n  l2t-avatar view my_avatar other_avatar --audio examples/hello.wav\n"
-                              "  l2t-avatar view --host 0.0.0.0 --port 8081   (other machines: open the printed URL, it carries the token)")
+    p = sub.add_parser(
+        "view",
+        help="browse and drive avatars live in a web viewer (viser)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start a web viewer: the avatar as Gaussian splats in the browser, camera presets, rig "
+        "sliders, speech upload (Audio2Mesh animates it; the audio plays in the page in sync), "
+        "'Render MP4' downloads, and stats. Each browser tab has its own camera and playback. "
+        "With CUDA, a toggle shows full-quality gsplat frames rendered on the server.",
+        epilog="examples:\n  l2t-avatar view\n  l2t-avatar view my_avatar other_avatar --audio examples/hello.wav\n"
+        "  l2t-avatar view --host 0.0.0.0 --port 8081   (other machines: open the printed URL, it carries the token)",
+    )
     p.add_argument("avatars", nargs="*", metavar="AVATAR_DIR", help="avatar folders to offer (default: the built-in default avatar)")
     p.add_argument("--audio", default=None, help="speech to load at start (wav, flac, mp3, ogg...)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080; the next free one if taken)")
-    p.add_argument("--token", default=None,
-                   help="access token the page's address must carry (?token=...); default: a new random one whenever "
-                        "--host is not loopback, none on loopback")
-    p.add_argument("--avatar-root", default=None,
-                   help="'Load avatar folder' may open folders inside this one (besides the AVATAR_DIRs given; default: only those)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="access token the page's address must carry (?token=...); default: a new random one whenever "
+        "--host is not loopback, none on loopback",
+    )
+    p.add_argument(
+        "--avatar-root",
+        default=None,
+        help="'Load avatar folder' may open folders inside this one (besides the AVATAR_DIRs given; default: only those)",
+    )
     p.add_argument("--max-audio-seconds", type=float, default=600.0, help="longest speech a visitor may upload (default: 600)")
     _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help="the FLAME .pkl the avatars were made on, if it is not where it was")
     p.set_defaults(func=_cmd_view)
 
-    p = sub.add_parser("rig-sheet", help="draw a contact sheet PNG of the rig (neutral, jaw, every expression)",
-                       description="Render the rig neutral, with the jaw open and with each expression, front and 3/4 views, into one PNG.")
+    p = sub.add_parser(
+        "rig-sheet",
+        help="draw a contact sheet PNG of the rig (neutral, jaw, every expression)",
+        description="Render the rig neutral, with the jaw open and with each expression, front and 3/4 views, into one PNG.",
+    )
     p.add_argument("-o", "--output", default="rig_sheet.png", help="PNG to write (default: rig_sheet.png)")
     p.add_argument("--rig", default=None, help=RIG_HELP)
     p.add_argument("--tile", type=int, default=192, help="tile size in pixels (default: 192)")
     p.set_defaults(func=_cmd_rig_sheet)
 
-    p = sub.add_parser("rig-info", help="print a rig's sizes, joints, expressions and regions",
-                       description="Load a rig (checks a FLAME file) and print what it contains.")
+    p = sub.add_parser(
+        "rig-info",
+        help="print a rig's sizes, joints, expressions and regions",
+        description="Load a rig (checks a FLAME file) and print what it contains.",
+    )
     p.add_argument("--rig", default=None, help=RIG_HELP)
     p.set_defaults(func=_cmd_rig_info)
 
-    p = sub.add_parser("render", help="render a motion (or --demo) with an avatar to an MP4",
-                       description="Deform the avatar's Gaussians frame by frame and render an H.264 MP4 "
-                                   "(gsplat on CUDA, the PyTorch renderer on CPU), optionally with an audio track.")
+    p = sub.add_parser(
+        "render",
+        help="render a motion (or --demo) with an avatar to an MP4",
+        description="Deform the avatar's Gaussians frame by frame and render an H.264 MP4 "
+        "(gsplat on CUDA, the PyTorch renderer on CPU), optionally with an audio track.",
+    )
     _add_motion_args(p)
     p.add_argument("-o", "--output", default="render.mp4", help="MP4 to write (default: render.mp4)")
     p.add_argument("--size", type=int, default=512, help="square frame size in pixels, even (default: 512)")
@@ -270,42 +341,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_render)
 
-    p = sub.add_parser("export-ply", help="export one frame of an avatar as a standard 3DGS PLY (world space)",
-                       description="Write the avatar's Gaussians, posed at a motion frame (or neutral), as a 3D Gaussian "
-                                   "Splatting PLY that other splat viewers read.")
+    p = sub.add_parser(
+        "export-ply",
+        help="export one frame of an avatar as a standard 3DGS PLY (world space)",
+        description="Write the avatar's Gaussians, posed at a motion frame (or neutral), as a 3D Gaussian "
+        "Splatting PLY that other splat viewers read.",
+    )
     _add_motion_args(p)
     p.add_argument("--frame", type=int, default=0, help="frame of the motion to export (default: 0)")
     p.add_argument("-o", "--output", default="avatar.ply", help="PLY to write (default: avatar.ply)")
     p.set_defaults(func=_cmd_export_ply)
 
-    p = sub.add_parser("fit", help="fit a rigged Gaussian avatar to one monocular video",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Fit an avatar to a video of one person talking: face landmarks and head crop per frame, "
-                                   "the rig tracked to the landmarks (camera focal, identity, pose, jaw, eyes, expression), then "
-                                   "Gaussians bound to the rig's triangles optimised against the frames over a learned static "
-                                   "background. The last 10% of frames are held out for metrics.",
-                       epilog="writes AVATAR_DIR/: avatar.json, gaussians.npz (what render and speak load), metrics.json "
-                              "(PSNR/SSIM held out and on training frames), preview.mp4 (video | fit | avatar alone) and "
-                              "tracked/ (the tracking, VHAP layout). Work in progress is kept in .AVATAR_DIR.fit/ for --resume.")
+    p = sub.add_parser(
+        "fit",
+        help="fit a rigged Gaussian avatar to one monocular video",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fit an avatar to a video of one person talking: face landmarks and head crop per frame, "
+        "the rig tracked to the landmarks (camera focal, identity, pose, jaw, eyes, expression), then "
+        "Gaussians bound to the rig's triangles optimised against the frames over a learned static "
+        "background. The last 10% of frames are held out for metrics.",
+        epilog="writes AVATAR_DIR/: avatar.json, gaussians.npz (what render and speak load), metrics.json "
+        "(PSNR/SSIM held out and on training frames), preview.mp4 (video | fit | avatar alone) and "
+        "tracked/ (the tracking, VHAP layout). Work in progress is kept in .AVATAR_DIR.fit/ for --resume.",
+    )
     p.add_argument("video", nargs="?", help="the video (anything ffmpeg reads, constant frame rate)")
     p.add_argument("-o", "--output", default="avatar", help="avatar folder to write (default: ./avatar)")
     p.add_argument("--rig", default=None, help=RIG_HELP)
-    p.add_argument("--landmark-embedding", default=None,
-                   help="MediaPipe landmarks on a FLAME rig: FLAME's mediapipe_landmark_embedding.npz (l2t-head needs none)")
-    p.add_argument("--iterations", type=int, default=None, help="Gaussian optimisation iterations (default: 1500 of 8 frames on CUDA, 300 of 1 frame on CPU)")
-    p.add_argument("--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)")
-    p.add_argument("--tracked", default=None, help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking")
-    p.add_argument("--landmarks", default=None,
-                   help="face landmarks of this video from 'l2t-avatar landmarks' (e.g. made on a machine that has libEGL): skip detection")
+    p.add_argument(
+        "--landmark-embedding",
+        default=None,
+        help="MediaPipe landmarks on a FLAME rig: FLAME's mediapipe_landmark_embedding.npz (l2t-head needs none)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="Gaussian optimisation iterations (default: 1500 of 8 frames on CUDA, 300 of 1 frame on CPU)",
+    )
+    p.add_argument(
+        "--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)"
+    )
+    p.add_argument(
+        "--tracked",
+        default=None,
+        help="a tracked folder (VHAP's export layout, or tracked/ of an earlier fit): skip landmarks and tracking",
+    )
+    p.add_argument(
+        "--landmarks",
+        default=None,
+        help="face landmarks of this video from 'l2t-avatar landmarks' (e.g. made on a machine that has libEGL): skip detection",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its last checkpoint")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_fit)
 
-    p = sub.add_parser("landmarks", help="detect face landmarks in a video, for 'fit --landmarks' (e.g. on another machine)",
-                       description="Run MediaPipe's face landmarker over a video (it needs libEGL) and save the 478 "
-                                   "landmarks, blendshape scores and head transforms of every frame with a face.")
+    p = sub.add_parser(
+        "landmarks",
+        help="detect face landmarks in a video, for 'fit --landmarks' (e.g. on another machine)",
+        description="Run MediaPipe's face landmarker over a video (it needs libEGL) and save the 478 "
+        "landmarks, blendshape scores and head transforms of every frame with a face.",
+    )
     p.add_argument("video", help="the video (anything ffmpeg reads, constant frame rate)")
     p.add_argument("-o", "--output", default="landmarks.npz", help="npz to write (default: landmarks.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

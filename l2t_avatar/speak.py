@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from avatar.checks import VIDEO_SUFFIXES, check_fps, check_output_file, check_size
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import DEFAULT_FPS, Motion
@@ -79,8 +78,7 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     timings["audio2mesh"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    stats = render_motion_to_mp4(avatar, motion, opts.output, size=size, camera=opts.camera, audio=opts.audio,
-                                 progress=opts.progress)
+    stats = render_motion_to_mp4(avatar, motion, opts.output, size=size, camera=opts.camera, audio=opts.audio, progress=opts.progress)
     timings["render_encode"] = time.perf_counter() - t2
     if opts.save_motion:
         motion.save(opts.save_motion)

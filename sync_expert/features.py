@@ -33,7 +33,7 @@ class NormStats:
     std: float
 
     @classmethod
-    def of(cls, logmel: torch.Tensor) -> "NormStats":
+    def of(cls, logmel: torch.Tensor) -> NormStats:
         return cls(float(logmel.mean()), max(float(logmel.std()), MIN_STD) if logmel.numel() > 1 else 1.0)
 
 
@@ -46,8 +46,19 @@ def _mel_module(device: torch.device) -> torch.nn.Module:
         import torchaudio
 
         _MEL_CACHE[key] = torchaudio.transforms.MelSpectrogram(
-            sample_rate=SPEECH_RATE, n_fft=N_FFT, win_length=WIN, hop_length=HOP, f_min=40.0, f_max=7600.0,
-            n_mels=N_MELS, power=2.0, center=True, pad_mode="constant", norm="slaney", mel_scale="slaney").to(device)
+            sample_rate=SPEECH_RATE,
+            n_fft=N_FFT,
+            win_length=WIN,
+            hop_length=HOP,
+            f_min=40.0,
+            f_max=7600.0,
+            n_mels=N_MELS,
+            power=2.0,
+            center=True,
+            pad_mode="constant",
+            norm="slaney",
+            mel_scale="slaney",
+        ).to(device)
     return _MEL_CACHE[key]
 
 
@@ -87,7 +98,7 @@ class RunningNorm:
         self.total_sq += float((logmel.double() ** 2).sum())
         mean = self.total / self.count
         var = max(self.total_sq / self.count - mean * mean, 0.0)
-        return NormStats(mean, max(var ** 0.5, MIN_STD))
+        return NormStats(mean, max(var**0.5, MIN_STD))
 
 
 def quantise(features: torch.Tensor) -> np.ndarray:

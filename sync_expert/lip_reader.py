@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sync_expert.phones import PHONES
 from sync_expert.model import LipFrameEncoder
+from sync_expert.phones import PHONES
 
 BLANK = 0
 NUM_CLASSES = len(PHONES)  # SIL's index 0 is the blank
@@ -54,7 +54,7 @@ class LipReader(nn.Module):
 def phone_targets(frame_phones: np.ndarray | torch.Tensor) -> list[int]:
     """Per-frame phone indices -> the spoken phone sequence (repeats merged, silences dropped)."""
     seq, prev = [], -1
-    for p in (frame_phones.tolist() if hasattr(frame_phones, "tolist") else frame_phones):
+    for p in frame_phones.tolist() if hasattr(frame_phones, "tolist") else frame_phones:
         if p != prev and p != BLANK:
             seq.append(int(p))
         prev = p
@@ -65,8 +65,7 @@ def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: list[list[
     """Mean CTC loss per target phone; log_probs [B, T, C]."""
     flat = torch.tensor([p for t in targets for p in t], dtype=torch.long, device=log_probs.device)
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long, device=log_probs.device)
-    return F.ctc_loss(log_probs.transpose(0, 1).float(), flat, lengths, target_lengths, blank=BLANK,
-                      reduction="mean", zero_infinity=True)
+    return F.ctc_loss(log_probs.transpose(0, 1).float(), flat, lengths, target_lengths, blank=BLANK, reduction="mean", zero_infinity=True)
 
 
 def greedy_decode(log_probs: torch.Tensor) -> list[int]:

@@ -7,9 +7,9 @@ import hashlib
 import torch
 
 from sync_expert.data.clips import Clip, ClipSet
-from sync_expert.targets import ParamSpace
 from sync_expert.features import MEL_RATE
 from sync_expert.model import AUDIO_FRAMES, LIP_FRAMES, normalised_rest
+from sync_expert.targets import ParamSpace
 
 
 class LipData:
@@ -33,7 +33,7 @@ class LipData:
     def clips(self) -> list[Clip]:
         return self.clipset.clips
 
-    def packed(self) -> "PackedClips":
+    def packed(self) -> PackedClips:
         return PackedClips(self)
 
 
@@ -80,4 +80,3 @@ def shift_motion(offsets: torch.Tensor, shift: int) -> torch.Tensor:
     """Motion lagging the audio by ``shift`` frames (edge frames repeated): out[t] = offsets[t - shift]."""
     idx = (torch.arange(offsets.shape[0], device=offsets.device) - shift).clamp(0, offsets.shape[0] - 1)
     return offsets[idx]
-

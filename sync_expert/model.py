@@ -38,8 +38,7 @@ class LipFrameEncoder(nn.Module):
 
     def __init__(self, point_width: int, width: int):
         super().__init__()
-        self.point = nn.Sequential(nn.Linear(6, point_width), nn.GELU(), nn.Linear(point_width, width), nn.GELU(),
-                                   nn.Linear(width, width))
+        self.point = nn.Sequential(nn.Linear(6, point_width), nn.GELU(), nn.Linear(point_width, width), nn.GELU(), nn.Linear(width, width))
 
     def forward(self, offsets: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
         rest = rest.to(offsets.dtype).expand(*offsets.shape[:-2], -1, -1)
@@ -52,10 +51,17 @@ class SyncNet3D(nn.Module):
         self.cfg = cfg
         w = cfg.width
         self.audio = nn.Sequential(
-            nn.Conv1d(cfg.n_mels, w, 3, padding=1), nn.GELU(),
-            nn.Conv1d(w, w, 3, stride=2, padding=1), nn.GELU(),
-            nn.Conv1d(w, 2 * w, 3, stride=2, padding=1), nn.GELU(),
-            nn.Flatten(), nn.Linear(2 * w * math.ceil(AUDIO_FRAMES / 4), 2 * w), nn.GELU(), nn.Linear(2 * w, cfg.embed))
+            nn.Conv1d(cfg.n_mels, w, 3, padding=1),
+            nn.GELU(),
+            nn.Conv1d(w, w, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv1d(w, 2 * w, 3, stride=2, padding=1),
+            nn.GELU(),
+            nn.Flatten(),
+            nn.Linear(2 * w * math.ceil(AUDIO_FRAMES / 4), 2 * w),
+            nn.GELU(),
+            nn.Linear(2 * w, cfg.embed),
+        )
         self.lip_frames = LipFrameEncoder(cfg.point_width, w)
         self.lips = nn.Sequential(nn.Flatten(), nn.Linear(LIP_FRAMES * w, 2 * w), nn.GELU(), nn.Linear(2 * w, cfg.embed))
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))  # inverse temperature of InfoNCE

@@ -12,9 +12,46 @@ from dataclasses import dataclass
 import numpy as np
 
 PHONES = (
-    "SIL", "AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW",
-    "B", "CH", "D", "DH", "F", "G", "HH", "JH", "K", "L", "M", "N", "NG", "P", "R", "S", "SH", "T",
-    "TH", "V", "W", "Y", "Z", "ZH",
+    "SIL",
+    "AA",
+    "AE",
+    "AH",
+    "AO",
+    "AW",
+    "AY",
+    "EH",
+    "ER",
+    "EY",
+    "IH",
+    "IY",
+    "OW",
+    "OY",
+    "UH",
+    "UW",
+    "B",
+    "CH",
+    "D",
+    "DH",
+    "F",
+    "G",
+    "HH",
+    "JH",
+    "K",
+    "L",
+    "M",
+    "N",
+    "NG",
+    "P",
+    "R",
+    "S",
+    "SH",
+    "T",
+    "TH",
+    "V",
+    "W",
+    "Y",
+    "Z",
+    "ZH",
 )
 PHONE_INDEX = {p: i for i, p in enumerate(PHONES)}
 VOWELS = frozenset(("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"))
@@ -25,21 +62,97 @@ CLOSED_CONSONANTS = BILABIALS | LABIODENTALS
 
 # ARPAbet spellings used by festival/flite (radio/cmu phone sets) and pocketsphinx beyond the 39.
 _ARPABET_ALIASES = {
-    "PAU": "SIL", "H#": "SIL", "SP": "SIL", "SIL": "SIL", "BRTH": "SIL", "SPN": "SIL", "NSN": "SIL",
-    "AX": "AH", "AXR": "ER", "IX": "IH", "UX": "UW", "DX": "D", "NX": "N", "EL": "L", "EM": "M",
-    "EN": "N", "HV": "HH", "Q": "T",
+    "PAU": "SIL",
+    "H#": "SIL",
+    "SP": "SIL",
+    "SIL": "SIL",
+    "BRTH": "SIL",
+    "SPN": "SIL",
+    "NSN": "SIL",
+    "AX": "AH",
+    "AXR": "ER",
+    "IX": "IH",
+    "UX": "UW",
+    "DX": "D",
+    "NX": "N",
+    "EL": "L",
+    "EM": "M",
+    "EN": "N",
+    "HV": "HH",
+    "Q": "T",
 }
 
 # IPA symbols (as espeak-ng writes its phoneme events) to ARPAbet; the longest match wins.
 _IPA = {
-    "ɑ": "AA", "ɒ": "AA", "ɑɹ": "AA", "æ": "AE", "a": "AE", "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɔ": "AO",
-    "ɔɹ": "AO", "ɔɪ": "OY", "aʊ": "AW", "aɪ": "AY", "ɛ": "EH", "e": "EH", "eə": "EH", "ɛɹ": "EH",
-    "ɜ": "ER", "ɚ": "ER", "ɝ": "ER", "əɹ": "ER", "eɪ": "EY", "ɪ": "IH", "ᵻ": "IH", "i": "IY", "iə": "IY",
-    "ɪɹ": "IY", "ɪə": "IY", "oʊ": "OW", "əʊ": "OW", "o": "OW", "ʊ": "UH", "ʊə": "UH", "ʊɹ": "UH", "u": "UW",
-    "ɵ": "UH", "ʉ": "UW", "y": "UW", "b": "B", "tʃ": "CH", "d": "D", "ð": "DH", "f": "F", "ɡ": "G",
-    "g": "G", "h": "HH", "dʒ": "JH", "k": "K", "x": "K", "l": "L", "ɫ": "L", "m": "M", "n": "N",
-    "ŋ": "NG", "p": "P", "ɹ": "R", "r": "R", "ɾ": "D", "s": "S", "ʃ": "SH", "t": "T", "ʔ": "T",
-    "θ": "TH", "v": "V", "w": "W", "ʍ": "W", "j": "Y", "z": "Z", "ʒ": "ZH",
+    "ɑ": "AA",
+    "ɒ": "AA",
+    "ɑɹ": "AA",
+    "æ": "AE",
+    "a": "AE",
+    "ʌ": "AH",
+    "ə": "AH",
+    "ɐ": "AH",
+    "ɔ": "AO",
+    "ɔɹ": "AO",
+    "ɔɪ": "OY",
+    "aʊ": "AW",
+    "aɪ": "AY",
+    "ɛ": "EH",
+    "e": "EH",
+    "eə": "EH",
+    "ɛɹ": "EH",
+    "ɜ": "ER",
+    "ɚ": "ER",
+    "ɝ": "ER",
+    "əɹ": "ER",
+    "eɪ": "EY",
+    "ɪ": "IH",
+    "ᵻ": "IH",
+    "i": "IY",
+    "iə": "IY",
+    "ɪɹ": "IY",
+    "ɪə": "IY",
+    "oʊ": "OW",
+    "əʊ": "OW",
+    "o": "OW",
+    "ʊ": "UH",
+    "ʊə": "UH",
+    "ʊɹ": "UH",
+    "u": "UW",
+    "ɵ": "UH",
+    "ʉ": "UW",
+    "y": "UW",
+    "b": "B",
+    "tʃ": "CH",
+    "d": "D",
+    "ð": "DH",
+    "f": "F",
+    "ɡ": "G",
+    "g": "G",
+    "h": "HH",
+    "dʒ": "JH",
+    "k": "K",
+    "x": "K",
+    "l": "L",
+    "ɫ": "L",
+    "m": "M",
+    "n": "N",
+    "ŋ": "NG",
+    "p": "P",
+    "ɹ": "R",
+    "r": "R",
+    "ɾ": "D",
+    "s": "S",
+    "ʃ": "SH",
+    "t": "T",
+    "ʔ": "T",
+    "θ": "TH",
+    "v": "V",
+    "w": "W",
+    "ʍ": "W",
+    "j": "Y",
+    "z": "Z",
+    "ʒ": "ZH",
 }
 _IPA_MARKS = "ːˑˈˌ'-_.#"
 
@@ -64,7 +177,7 @@ def ipa_to_phones(symbol: str) -> list[str]:
     phones, i = [], 0
     while i < len(text):
         for length in (2, 1):
-            piece = text[i:i + length]
+            piece = text[i : i + length]
             if len(piece) == length and piece in _IPA:
                 phones.append(_IPA[piece])
                 i += length
@@ -99,7 +212,7 @@ class PhoneAlignment:
         return float(self.ends[-1]) if len(self) else 0.0
 
     @classmethod
-    def from_segments(cls, segments: list[tuple[str, float, float]], duration: float | None = None) -> "PhoneAlignment":
+    def from_segments(cls, segments: list[tuple[str, float, float]], duration: float | None = None) -> PhoneAlignment:
         """Build from (phone, start, end) in any order; merge repeated SIL, fill gaps and the tail with SIL."""
         phones, starts, ends = [], [], []
         cursor = 0.0
@@ -122,16 +235,16 @@ class PhoneAlignment:
         return cls(m_phones, m_starts, m_ends)
 
     @classmethod
-    def from_end_times(cls, phones: list[str], ends: list[float], duration: float | None = None) -> "PhoneAlignment":
+    def from_end_times(cls, phones: list[str], ends: list[float], duration: float | None = None) -> PhoneAlignment:
         """Build from phone end times, as festival's segs and flite's -psdur give them."""
         starts = [0.0] + list(ends[:-1])
         return cls.from_segments(list(zip(phones, starts, ends)), duration)
 
-    def scaled(self, factor: float) -> "PhoneAlignment":
+    def scaled(self, factor: float) -> PhoneAlignment:
         """Times multiplied by ``factor`` (audio slowed down by it)."""
         return PhoneAlignment(list(self.phones), self.starts * factor, self.ends * factor)
 
-    def fitted_to(self, duration: float) -> "PhoneAlignment":
+    def fitted_to(self, duration: float) -> PhoneAlignment:
         """Cut at ``duration`` or pad the end with SIL so that the alignment spans it exactly."""
         keep = self.starts < duration - 1e-6
         phones = [p for p, k in zip(self.phones, keep) if k]

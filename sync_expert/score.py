@@ -36,8 +36,10 @@ def score_clip(expert: SyncNet3D, meta: dict, rig: Rig, motion: Motion, audio: n
     seconds = len(audio) / SPEECH_RATE
     expected = frames_for(seconds, motion.fps)
     if abs(motion.num_frames - expected) > 1:
-        raise L2TError(f"the motion has {motion.num_frames} frames at {motion.fps:g} fps but the audio lasts "
-                       f"{seconds:.2f} s ({expected} frames): they are not the same clip")
+        raise L2TError(
+            f"the motion has {motion.num_frames} frames at {motion.fps:g} fps but the audio lasts "
+            f"{seconds:.2f} s ({expected} frames): they are not the same clip"
+        )
     if meta.get("region_indices") is None or max(meta["region_indices"]) >= rig.num_vertices:
         raise L2TError("this SyncNet3D was not trained on lips of this rig")
     template = torch.as_tensor(meta["template"], dtype=torch.float32, device=device)

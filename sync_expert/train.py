@@ -26,15 +26,14 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from sync_expert.checkpoint import save_model
-from sync_expert.data.clips import load_clips
-from sync_expert.features import dequantise
-from sync_expert.data.clips import corpus_rig
-from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from avatar.errors import L2TError
+from sync_expert.checkpoint import save_model
+from sync_expert.data.clips import corpus_rig, load_clips
+from sync_expert.features import dequantise
 from sync_expert.lip_reader import LipReader, LipReaderConfig, ctc_loss, edit_distance, greedy_decode, phone_targets
 from sync_expert.lips import LipData, in_half, shift_motion
 from sync_expert.model import SyncConfig, SyncNet3D
+from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from sync_expert.windows import sync_score
 
 MIN_SHIFT, MAX_SHIFT = 3, 15
@@ -58,8 +57,16 @@ class ExpertTrainer:
 
     kind = ""
 
-    def __init__(self, data: str | Path, out: str | Path, cfg: ExpertConfig, device: torch.device, resume: bool = False,
-                 progress: bool = True, rig_path: str | None = None):
+    def __init__(
+        self,
+        data: str | Path,
+        out: str | Path,
+        cfg: ExpertConfig,
+        device: torch.device,
+        resume: bool = False,
+        progress: bool = True,
+        rig_path: str | None = None,
+    ):
         self.cfg, self.progress = cfg, progress
         self.dist = Distributed(device)
         self.device = self.dist.device
@@ -74,7 +81,7 @@ class ExpertTrainer:
         rig = corpus_rig(train, rig_path) if train.kind == "corpus" else None
         self.train = LipData(train, self.device, rig)
         val = load_clips(data, "val", cfg.fps)
-        val.clips = val.clips[:cfg.eval_clips]
+        val.clips = val.clips[: cfg.eval_clips]
         self.val = LipData(val, self.device, rig) if val.clips else None
         self.features = [dequantise(c.codes).to(self.device) for c in train.clips]
         torch.manual_seed(cfg.seed)
@@ -101,16 +108,30 @@ class ExpertTrainer:
 
     def meta(self, metrics: dict) -> dict:
         ts = self.train.clipset
-        return {"template": ts.template.tolist(), "mouth_width": ts.mouth_width, "fps": ts.clips[0].fps,
-                "region_indices": ts.region_indices.tolist() if ts.region_indices is not None else None,
-                "rig": ts.info.get("rig"), "half": self.cfg.half, "seed": self.cfg.seed, "epoch": self.epoch,
-                "val": metrics, "train_config": asdict(self.cfg)}
+        return {
+            "template": ts.template.tolist(),
+            "mouth_width": ts.mouth_width,
+            "fps": ts.clips[0].fps,
+            "region_indices": ts.region_indices.tolist() if ts.region_indices is not None else None,
+            "rig": ts.info.get("rig"),
+            "half": self.cfg.half,
+            "seed": self.cfg.seed,
+            "epoch": self.epoch,
+            "val": metrics,
+            "train_config": asdict(self.cfg),
+        }
 
     def run(self) -> dict:
         cfg = self.cfg
         total = cfg.epochs * cfg.steps_per_epoch
-        bar = tqdm(total=total, initial=self.step, unit="step", desc=f"train {self.kind}",
-                   disable=not (self.progress and self.dist.is_main), dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            unit="step",
+            desc=f"train {self.kind}",
+            disable=not (self.progress and self.dist.is_main),
+            dynamic_ncols=True,
+        )
         start, row = time.perf_counter(), {}
         while self.epoch < cfg.epochs:
             rng = np.random.default_rng([cfg.seed, self.epoch, self.dist.rank])
@@ -129,8 +150,12 @@ class ExpertTrainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", epoch=self.epoch + 1)
             self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step, "seconds": round(time.perf_counter() - start, 1),
-                   "train": {"loss": self.dist.mean(float(np.mean(losses)))}}
+            row = {
+                "epoch": self.epoch,
+                "step": self.step,
+                "seconds": round(time.perf_counter() - start, 1),
+                "train": {"loss": self.dist.mean(float(np.mean(losses)))},
+            }
             if self.dist.is_main:
                 self.model.eval()
                 score, metrics = self.validate()
@@ -139,8 +164,15 @@ class ExpertTrainer:
                     self.best = score
                     save_model(self.out / "best.pt", self.kind, self.model, self.meta(metrics))
                 self.loss_log.write(row)
-                save_state(self.out / "last.pt", model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
-                           epoch=self.epoch, step=self.step, best=self.best, config=json.dumps(asdict(cfg)))
+                save_state(
+                    self.out / "last.pt",
+                    model=self.model.state_dict(),
+                    optimizer=self.optimizer.state_dict(),
+                    epoch=self.epoch,
+                    step=self.step,
+                    best=self.best,
+                    config=json.dumps(asdict(cfg)),
+                )
             self.dist.barrier()
         bar.close()
         self.ddp_model = unwrap(self.ddp_model)  # the wrapper holds the process group
@@ -174,7 +206,7 @@ class SyncTrainer(ExpertTrainer):
         model = unwrap(self.ddp_model)
         a = model.embed_audio(audio)
         emb = model.embed_lips(torch.cat([lips, hard]), self.train.rest)
-        lp, lh = emb[:len(lips)], emb[len(lips):]
+        lp, lh = emb[: len(lips)], emb[len(lips) :]
         scale = model.log_scale.exp().clamp(max=100)
         logits = scale * a @ lp.T  # [B, B]: aligned on the diagonal
         hard_logit = scale * (a * lh).sum(-1, keepdim=True)
@@ -202,13 +234,13 @@ class LipReaderTrainer(ExpertTrainer):
             clip, off = self.train.clips[i], self.train.offsets[i]
             n = min(off.shape[0], int(cfg.crop_seconds * clip.fps))
             s = int(rng.integers(0, off.shape[0] - n + 1))
-            crops.append(off[s:s + n])
-            targets.append(phone_targets(clip.phones[s:s + n]))
+            crops.append(off[s : s + n])
+            targets.append(phone_targets(clip.phones[s : s + n]))
             lengths.append(n)
         keep = [j for j, t in enumerate(targets) if t]
         batch = torch.zeros(len(keep), max(lengths), *crops[0].shape[1:], device=self.device)
         for row, j in enumerate(keep):
-            batch[row, :lengths[j]] = crops[j]
+            batch[row, : lengths[j]] = crops[j]
         log_probs = self.ddp_model(batch, self.train.rest)
         return ctc_loss(log_probs, torch.tensor([lengths[j] for j in keep], device=self.device), [targets[j] for j in keep])
 

@@ -52,7 +52,7 @@ class Distributed:
         if self.world == 1:
             return items
         per = len(items) // self.world
-        return items[self.rank * per:(self.rank + 1) * per]
+        return items[self.rank * per : (self.rank + 1) * per]
 
     def mean(self, value: float) -> float:
         if self.world == 1:

@@ -61,20 +61,27 @@ class SyncScore:
 
 
 @torch.no_grad()
-def sync_score(expert: SyncNet3D, features: torch.Tensor, offsets: torch.Tensor, rest: torch.Tensor, fps: float,
-               max_offset: int = MAX_OFFSET, batch: int = 4096) -> SyncScore:
+def sync_score(
+    expert: SyncNet3D,
+    features: torch.Tensor,
+    offsets: torch.Tensor,
+    rest: torch.Tensor,
+    fps: float,
+    max_offset: int = MAX_OFFSET,
+    batch: int = 4096,
+) -> SyncScore:
     """LSE-D, LSE-C and offset of lip motion [T, V, 3] (normalised) against features [F, D] (same clip)."""
     num = offsets.shape[0]
     frames = torch.arange(num, device=offsets.device)
-    a = torch.cat([expert.embed_audio(audio_windows(features, frames[i:i + batch], fps)) for i in range(0, num, batch)])
-    lips = torch.cat([expert.embed_lips(lip_windows(offsets, frames[i:i + batch]), rest) for i in range(0, num, batch)])
+    a = torch.cat([expert.embed_audio(audio_windows(features, frames[i : i + batch], fps)) for i in range(0, num, batch)])
+    lips = torch.cat([expert.embed_lips(lip_windows(offsets, frames[i : i + batch]), rest) for i in range(0, num, batch)])
     dists = []
     for o in range(-max_offset, max_offset + 1):
         lo, hi = max(0, -o), min(num, num - o)  # frames t with t + o inside the clip
         if hi - lo < 1:
             dists.append(float("inf"))
             continue
-        dists.append(float((a[lo:hi] - lips[lo + o:hi + o]).norm(dim=-1).mean()))
+        dists.append(float((a[lo:hi] - lips[lo + o : hi + o]).norm(dim=-1).mean()))
     d = torch.tensor(dists)
     finite = d[torch.isfinite(d)]
     best = int(torch.argmin(d))

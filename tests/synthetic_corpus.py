@@ -13,9 +13,9 @@ import json
 import numpy as np
 import torch
 
+from avatar.io.audio import SPEECH_RATE
 from sync_expert.data.items import CorpusItem
 from sync_expert.phones import PhoneAlignment
-from avatar.io.audio import SPEECH_RATE
 
 VOWELS = ("AA", "IY", "UW", "EH")
 
@@ -69,11 +69,18 @@ def write_synthetic_corpus(folder, rig, clips: int = 12, seconds: float = 3.0, s
         split = "train" if i < clips * 2 // 3 else ("val" if i % 2 == 0 else "test")
         item_id = f"{i:06d}-synth"
         synthetic = i % real_every != 0
-        meta = {"id": item_id, "split": split, "source": "synthetic" if synthetic else "real", "voice": f"v{i % 4}",
-                "synthetic": synthetic, "seconds": seconds}
+        meta = {
+            "id": item_id,
+            "split": split,
+            "source": "synthetic" if synthetic else "real",
+            "voice": f"v{i % 4}",
+            "synthetic": synthetic,
+            "seconds": seconds,
+        }
         CorpusItem(audio, alignment, 25.0, expr, jaw, lips, meta, template).save(folder / "items" / f"{item_id}.npz")
         splits[split].append(item_id)
     (folder / "splits.json").write_text(json.dumps(splits))
-    (folder / "corpus.json").write_text(json.dumps({"fps": 25.0, "rig": {"name": "l2t-head"}, "seed": seed,
-                                                    "expression_names": rig.data.expression_names}))
+    (folder / "corpus.json").write_text(
+        json.dumps({"fps": 25.0, "rig": {"name": "l2t-head"}, "seed": seed, "expression_names": rig.data.expression_names})
+    )
     return folder

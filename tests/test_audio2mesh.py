@@ -5,13 +5,13 @@ import pytest
 import torch
 
 from audio2mesh.checkpoint import load_model
-from sync_expert.checkpoint import save_model
-from sync_expert.features import HOP, NormStats, dequantise, log_mel, quantise, speech_features
 from audio2mesh.inference import StreamingPredictor, predict
 from audio2mesh.model import Audio2Mesh, preset_config
-from avatar.motion import frames_for
 from avatar.errors import L2TError
 from avatar.io.audio import read_audio
+from avatar.motion import frames_for
+from sync_expert.checkpoint import save_model
+from sync_expert.features import HOP, NormStats, dequantise, log_mel, quantise, speech_features
 
 
 def random_model(size="tiny", **kw):
@@ -84,7 +84,7 @@ def test_streaming_equals_offline_with_fixed_statistics_and_has_a_bounded_lookah
     stream = StreamingPredictor(model, 25, NormStats.of(log_mel(audio)))
     outs, emitted = [], 0
     for start in range(0, len(audio), 1600):  # 100 ms chunks
-        out = stream.push(audio[start:start + 1600])
+        out = stream.push(audio[start : start + 1600])
         emitted += len(out)
         heard = (start + 1600) / 16000
         assert emitted / 25 >= heard - stream.lookahead_seconds - 0.1  # frames keep up with the audio
@@ -123,8 +123,15 @@ def test_pretrained_encoder_loads_only_from_a_local_folder(tmp_path):
 
     from audio2mesh.encoders import PretrainedEncoder, check_front_end, front_end
 
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     Wav2Vec2Model(config).save_pretrained(tmp_path / "w2v")
     encoder = front_end(tmp_path / "w2v")
     assert isinstance(encoder, PretrainedEncoder) and encoder.name == "wav2vec2" and encoder.rate == 50

@@ -11,10 +11,10 @@ import torch
 
 from audio2mesh.batches import make_batch
 from audio2mesh.checkpoint import DEFAULTS, load_model
-from sync_expert.checkpoint import save_model
 from audio2mesh.model import Audio2Mesh, preset_config
 from audio2mesh.train import Audio2MeshTrainer, TrainConfig
 from l2t_avatar.cli import main
+from sync_expert.checkpoint import save_model
 from tests.synthetic_corpus import write_synthetic_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,9 +70,33 @@ def test_learn2talk_terms_backpropagate_into_audio2mesh(corpus, tmp_path):
 
 def test_torchrun_with_two_gloo_processes(corpus, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "l2t_avatar.cli",
-           "train", "audio2mesh", "--data", str(corpus), "--out", str(out), "--size", "tiny", "--epochs", "2",
-           "--batch-size", "2", "--device", "cpu", "--quiet", "--eval-every", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "l2t_avatar.cli",
+        "train",
+        "audio2mesh",
+        "--data",
+        str(corpus),
+        "--out",
+        str(out),
+        "--size",
+        "tiny",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--eval-every",
+        "2",
+    ]
     env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -85,8 +109,15 @@ def test_torchrun_with_two_gloo_processes(corpus, tmp_path):
 def test_eval_audio2mesh_prints_labelled_metrics(corpus, capsys):
     assert main(["eval", "audio2mesh", "--data", str(corpus), "--split", "test", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    for label in ("LVE, max-squared (CodeTalker), mm^2", "LVE, max L2 (square-rooted), mm", "FDD", "lip-aperture correlation",
-                  "LSE-D", "LSE-C", "phone error rate"):
+    for label in (
+        "LVE, max-squared (CodeTalker), mm^2",
+        "LVE, max L2 (square-rooted), mm",
+        "FDD",
+        "lip-aperture correlation",
+        "LSE-D",
+        "LSE-C",
+        "phone error rate",
+    ):
         assert label in out
     assert DEFAULTS["audio2mesh"].is_file()
 
@@ -94,8 +125,15 @@ def test_eval_audio2mesh_prints_labelled_metrics(corpus, capsys):
 def test_training_on_a_local_pretrained_encoder(corpus, tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                            conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    config = Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     Wav2Vec2Model(config).save_pretrained(tmp_path / "w2v")
     cfg = tiny(epochs=2, audio_encoder=str(tmp_path / "w2v"))
     trainer = Audio2MeshTrainer(corpus, tmp_path / "run", cfg, torch.device("cpu"), progress=False)
@@ -112,8 +150,9 @@ def test_training_on_a_local_pretrained_encoder(corpus, tmp_path):
     assert main([*common, "-o", str(tmp_path / "a.mp4")]) == 2  # trained on an encoder: it must be given
     assert main([*common, "-o", str(tmp_path / "b.mp4"), "--audio-encoder", str(tmp_path / "w2v")]) == 0
     with pytest.raises(Exception, match="--w-sync"):
-        Audio2MeshTrainer(corpus, tmp_path / "run2", tiny(epochs=1, w_sync=1.0, audio_encoder=str(tmp_path / "w2v")),
-                          torch.device("cpu"), progress=False)
+        Audio2MeshTrainer(
+            corpus, tmp_path / "run2", tiny(epochs=1, w_sync=1.0, audio_encoder=str(tmp_path / "w2v")), torch.device("cpu"), progress=False
+        )
 
 
 def test_training_and_eval_on_a_vocaset_layout_folder(tmp_path, capsys):

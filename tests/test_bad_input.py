@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR
+from l2t_avatar.cli import main
 from tests.test_flame_loader import _fake_class
 from tests.test_speak import speech
 
@@ -45,6 +45,7 @@ def _avatar_copy(tmp: Path, arrays=None, meta=None) -> str:
 def _set(key, value):
     def edit(d):
         d[key] = value(d) if callable(value) else value
+
     return edit
 
 
@@ -63,8 +64,7 @@ def _binary_file(tmp: Path) -> str:
 def _huge_sparse_flame(tmp: Path, monkeypatch) -> str:
     """A FLAME-shaped pickle whose joint regressor claims a 1e6 x 1e6 (8 TB dense) matrix."""
     csc = _fake_class(monkeypatch, "scipy.sparse.csc", "csc_matrix")()
-    csc.__dict__.update({"_shape": (10**6, 10**6), "indices": np.zeros(1, np.int32), "indptr": np.zeros(2, np.int32),
-                         "data": np.zeros(1)})
+    csc.__dict__.update({"_shape": (10**6, 10**6), "indices": np.zeros(1, np.int32), "indptr": np.zeros(2, np.int32), "data": np.zeros(1)})
     model = {k: np.zeros((2, 3)) for k in ("f", "v_template", "shapedirs", "posedirs", "weights", "kintree_table")}
     model["J_regressor"] = csc
     path = tmp / "huge.pkl"
@@ -80,16 +80,25 @@ def _folder(tmp: Path) -> str:
 
 CASES = {
     # audio and containers, checked before any work
-    "render corrupt audio": (lambda t: RENDER + ["--audio", str(_write(t / "bad.wav", b"RIFF" + bytes(64))), "-o", str(t / "o.mp4")], "cannot read audio"),
+    "render corrupt audio": (
+        lambda t: RENDER + ["--audio", str(_write(t / "bad.wav", b"RIFF" + bytes(64))), "-o", str(t / "o.mp4")],
+        "cannot read audio",
+    ),
     "render output without extension": (lambda t: RENDER + ["-o", str(t / "outnoext")], "give a file ending in .mp4"),
-    "speak output without extension": (lambda t: ["speak", "--audio", _speech_wav(t), "-o", str(t / "outnoext")] + FAST, "give a file ending in .mp4"),
+    "speak output without extension": (
+        lambda t: ["speak", "--audio", _speech_wav(t), "-o", str(t / "outnoext")] + FAST,
+        "give a file ending in .mp4",
+    ),
     "speak output png": (lambda t: ["speak", "--audio", _speech_wav(t), "-o", str(t / "o.png")] + FAST, "give a file ending in .mp4"),
     # numbers
     "render size 0": (lambda t: RENDER + ["--size", "0", "-o", str(t / "o.mp4")], "--size must be an even number of pixels in 16..4096"),
     "render size odd": (lambda t: RENDER + ["--size", "33", "-o", str(t / "o.mp4")], "--size must be"),
     "render size huge": (lambda t: RENDER + ["--size", "100000", "-o", str(t / "o.mp4")], "--size must be"),
     "speak size 0": (lambda t: ["speak", "--audio", _speech_wav(t), "--size", "0", "-o", str(t / "o.mp4")] + FAST, "--size must be"),
-    "speak size huge": (lambda t: ["speak", "--audio", _speech_wav(t), "--size", "100000", "-o", str(t / "o.mp4")] + FAST, "--size must be"),
+    "speak size huge": (
+        lambda t: ["speak", "--audio", _speech_wav(t), "--size", "100000", "-o", str(t / "o.mp4")] + FAST,
+        "--size must be",
+    ),
     "fit size huge": (lambda t: ["fit", str(t / "v.mp4"), "--size", "100000", "-o", str(t / "av")] + FAST, "--size must be"),
     "fit iterations 0": (lambda t: ["fit", str(t / "v.mp4"), "--iterations", "0", "-o", str(t / "av")] + FAST, "--iterations must be"),
     "rig-sheet tile 0": (lambda t: ["rig-sheet", "--tile", "0", "-o", str(t / "s.png")], "--tile must be"),
@@ -115,18 +124,56 @@ CASES = {
     "teacher missing parent": (lambda t: ["teacher", "--audio", _speech_wav(t), "-o", str(t / "no" / "m.npz")], "does not exist"),
     "fit missing parent": (lambda t: ["fit", str(t / "v.mp4"), "-o", str(t / "no" / "av")] + FAST, "does not exist"),
     # tampered avatar folders
-    "avatar NaN positions": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("xyz", lambda d: np.full_like(d["xyz"], np.nan))), "-o", str(t / "o.mp4")], "NaN"),
-    "avatar binding -5": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("binding", lambda d: np.full_like(d["binding"], -5))), "-o", str(t / "o.mp4")], "bound to triangles"),
-    "avatar xyz N x 2": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("xyz", lambda d: d["xyz"][:, :2])), "-o", str(t / "o.mp4")], "xyz must be"),
-    "avatar unequal N": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("opacity_logits", lambda d: d["opacity_logits"][:-3])), "-o", str(t / "o.mp4")], "opacity_logits must be"),
-    "avatar sh N x 7 x 3": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("sh", lambda d: np.zeros((len(d["xyz"]), 7, 3), np.float32))), "-o", str(t / "o.mp4")], "sh must be"),
-    "avatar 1000 shapes": (lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("shape", np.zeros(1000, np.float32))), "-o", str(t / "o.mp4")], "shape must be"),
-    "avatar.json string version": (lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: {**m, "version": "1"}), "-o", str(t / "o.mp4")], "version must be"),
-    "avatar.json a list": (lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: [m]), "-o", str(t / "o.mp4")], "is not an l2t-avatar avatar"),
-    "avatar.json string rig": (lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: {**m, "rig": "l2t-head"}), "-o", str(t / "o.mp4")], "rig must be an object"),
+    "avatar NaN positions": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("xyz", lambda d: np.full_like(d["xyz"], np.nan))), "-o", str(t / "o.mp4")],
+        "NaN",
+    ),
+    "avatar binding -5": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("binding", lambda d: np.full_like(d["binding"], -5))), "-o", str(t / "o.mp4")],
+        "bound to triangles",
+    ),
+    "avatar xyz N x 2": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("xyz", lambda d: d["xyz"][:, :2])), "-o", str(t / "o.mp4")],
+        "xyz must be",
+    ),
+    "avatar unequal N": (
+        lambda t: (
+            RENDER + ["--avatar", _avatar_copy(t, _set("opacity_logits", lambda d: d["opacity_logits"][:-3])), "-o", str(t / "o.mp4")]
+        ),
+        "opacity_logits must be",
+    ),
+    "avatar sh N x 7 x 3": (
+        lambda t: (
+            RENDER
+            + ["--avatar", _avatar_copy(t, _set("sh", lambda d: np.zeros((len(d["xyz"]), 7, 3), np.float32))), "-o", str(t / "o.mp4")]
+        ),
+        "sh must be",
+    ),
+    "avatar 1000 shapes": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, _set("shape", np.zeros(1000, np.float32))), "-o", str(t / "o.mp4")],
+        "shape must be",
+    ),
+    "avatar.json string version": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: {**m, "version": "1"}), "-o", str(t / "o.mp4")],
+        "version must be",
+    ),
+    "avatar.json a list": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: [m]), "-o", str(t / "o.mp4")],
+        "is not an l2t-avatar avatar",
+    ),
+    "avatar.json string rig": (
+        lambda t: RENDER + ["--avatar", _avatar_copy(t, meta=lambda m: {**m, "rig": "l2t-head"}), "-o", str(t / "o.mp4")],
+        "rig must be an object",
+    ),
     # other files
-    "motion fps array": (lambda t: ["render", "--motion", _motion_with_fps_array(t), "--size", "32", "-o", str(t / "o.mp4")] + FAST, "fps must be one number"),
-    "binary transcript": (lambda t: ["teacher", "--audio", _speech_wav(t), "--transcript-file", _binary_file(t), "-o", str(t / "m.npz")], "not UTF-8"),
+    "motion fps array": (
+        lambda t: ["render", "--motion", _motion_with_fps_array(t), "--size", "32", "-o", str(t / "o.mp4")] + FAST,
+        "fps must be one number",
+    ),
+    "binary transcript": (
+        lambda t: ["teacher", "--audio", _speech_wav(t), "--transcript-file", _binary_file(t), "-o", str(t / "m.npz")],
+        "not UTF-8",
+    ),
     "view short token": (lambda t: ["view", "--token", "abc", "--port", "0"], "--token must be"),
     "view avatar root missing": (lambda t: ["view", "--avatar-root", str(t / "none"), "--port", "0"], "is not a folder"),
 }
@@ -161,8 +208,27 @@ def test_sigterm_cleans_up_and_exits_143(tmp_path):
     """A render killed with SIGTERM leaves no temporary MP4 behind, like Ctrl-C."""
     out = tmp_path / "long.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "l2t_avatar", "render", "--demo", "--seconds", "60", "--size", "64",
-                             "--device", "cpu", "--quiet", "-o", str(out)], stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "l2t_avatar",
+            "render",
+            "--demo",
+            "--seconds",
+            "60",
+            "--size",
+            "64",
+            "--device",
+            "cpu",
+            "--quiet",
+            "-o",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while not any(p.name.startswith(".long.") for p in tmp_path.iterdir()):  # the encoder's temporary file

@@ -7,14 +7,21 @@ import pytest
 
 from audio2mesh.data import align
 from audio2mesh.data.corpus import CorpusBuilder
-from sync_expert.data.datasets import CorpusDataset, open_dataset
-from sync_expert.data.items import CorpusItem
 from audio2mesh.data.real_speech import allison_prompts, codec2_recordings
 from audio2mesh.data.tts import Espeak, Festival, Flite
 from avatar.errors import L2TError
+from sync_expert.data.datasets import CorpusDataset, open_dataset
+from sync_expert.data.items import CorpusItem
 from tests.conftest import needs
 
-ALL_TOOLS = Espeak.available() and Festival.available() and Flite.available() and align.available() and bool(allison_prompts()) and bool(codec2_recordings())
+ALL_TOOLS = (
+    Espeak.available()
+    and Festival.available()
+    and Flite.available()
+    and align.available()
+    and bool(allison_prompts())
+    and bool(codec2_recordings())
+)
 HOURS = 0.012  # 43 s of audio
 
 

@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
-from sync_expert.data.datasets import BiwiDataset, VocasetDataset, open_dataset
 from avatar.errors import L2TError
 from avatar.io.audio import write_wav
+from sync_expert.data.datasets import BiwiDataset, VocasetDataset, open_dataset
 
 VOCA_TRAIN, VOCA_TEST = "FaceTalk_170725_00137_TA", "FaceTalk_170809_00138_TA"
 
@@ -31,8 +31,12 @@ def ramp(frames, vertices):
 
 def test_vocaset_splits_and_60_to_30_fps(tmp_path):
     templates = {VOCA_TRAIN: np.zeros((5023, 3)), VOCA_TEST: np.ones((5023, 3))}
-    clips = {f"{VOCA_TRAIN}_sentence01": ramp(60, 5023), f"{VOCA_TRAIN}_sentence30": ramp(30, 5023),
-             f"{VOCA_TEST}_sentence02": ramp(60, 5023), f"{VOCA_TEST}_sentence25": ramp(60, 5023)}
+    clips = {
+        f"{VOCA_TRAIN}_sentence01": ramp(60, 5023),
+        f"{VOCA_TRAIN}_sentence30": ramp(30, 5023),
+        f"{VOCA_TEST}_sentence02": ramp(60, 5023),
+        f"{VOCA_TEST}_sentence25": ramp(60, 5023),
+    }
     root = fake_folder(tmp_path / "voca", templates, clips)
     train = VocasetDataset(root, "train")
     assert [e[0] for e in train.entries] == [f"{VOCA_TRAIN}_sentence01", f"{VOCA_TRAIN}_sentence30"]

@@ -28,16 +28,18 @@ def test_examples_are_numbered_and_documented():
 
 
 def test_fit_example(tmp_path):
-    out = run_example("01_fit_a_video.py", "--demo", str(tmp_path / "me"), "--frames", "16", "--size", "64",
-                      "--iterations", "20", "--device", "cpu")
+    out = run_example(
+        "01_fit_a_video.py", "--demo", str(tmp_path / "me"), "--frames", "16", "--size", "64", "--iterations", "20", "--device", "cpu"
+    )
     assert (tmp_path / "me" / "gaussians.npz").is_file() and "PSNR" in out
 
 
 def test_speak_example(tmp_path):
     t = np.arange(int(0.4 * SPEECH_RATE)) / SPEECH_RATE
     write_wav(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t))).astype(np.float32))
-    out = run_example("02_speak_from_python.py", "--audio", str(tmp_path / "a.wav"), "-o", str(tmp_path / "a.mp4"),
-                      "--size", "32", "--device", "cpu")
+    out = run_example(
+        "02_speak_from_python.py", "--audio", str(tmp_path / "a.wav"), "-o", str(tmp_path / "a.mp4"), "--size", "32", "--device", "cpu"
+    )
     assert "10 frames at 25 fps" in out
     import imageio.v3 as iio
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from l2t_avatar.cli import main
 from avatar.fit.background import Background
 from avatar.fit.image_metrics import psnr, ssim
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, heldout_split
@@ -19,6 +18,7 @@ from avatar.io.audio import ffmpeg_exe
 from avatar.io.avatar_folder import load_avatar
 from avatar.io.tracked_folder import read_tracked_folder
 from avatar.io.video import Mp4Writer
+from l2t_avatar.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -119,19 +119,40 @@ def _short_clip(path, clip_path, frames: int) -> None:
 
 
 def _vfr_video(path) -> None:
-    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-t", "2",
-                    "-vf", "setpts='if(lt(N,10),N,N*1.7)/25/TB'", "-fps_mode", "passthrough", "-y", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=25",
+            "-t",
+            "2",
+            "-vf",
+            "setpts='if(lt(N,10),N,N*1.7)/25/TB'",
+            "-fps_mode",
+            "passthrough",
+            "-y",
+            str(path),
+        ],
+        check=True,
+    )
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "video not found"),
-    ("not_a_video", "cannot read"),
-    ("no_face", "no face found"),
-    ("few_faces", "fitting needs at least 8"),
-    ("variable_rate", "variable frame rate"),
-    ("output_is_a_file", "is a file"),
-    ("no_video", "give a video"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "video not found"),
+        ("not_a_video", "cannot read"),
+        ("no_face", "no face found"),
+        ("few_faces", "fitting needs at least 8"),
+        ("variable_rate", "variable frame rate"),
+        ("output_is_a_file", "is a file"),
+        ("no_video", "give a video"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case, message, clip, tmp_path, capsys):
     video = tmp_path / "in.mp4"
     out = tmp_path / "avatar"
@@ -178,8 +199,12 @@ def test_a_landmark_embedding_makes_a_rig_track_a_subset(head, tmp_path):
     from avatar.rig import Rig
 
     picks = np.arange(0, 468, 4)[:105]
-    np.savez(tmp_path / "emb.npz", lmk_face_idx=head.landmark_faces[picks].numpy(), lmk_b_coords=head.landmark_bary[picks].numpy(),
-             landmark_indices=picks)
+    np.savez(
+        tmp_path / "emb.npz",
+        lmk_face_idx=head.landmark_faces[picks].numpy(),
+        lmk_b_coords=head.landmark_bary[picks].numpy(),
+        landmark_indices=picks,
+    )
     rig = Rig(head.data)
     full = rig.landmarks(rig.v_template[None])
     apply_landmark_embedding(rig, load_landmark_embedding(tmp_path / "emb.npz"))
@@ -230,8 +255,7 @@ def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, mo
     vf = read_video(clip[0])
     track = detect_faces(vf.frames, vf.fps)
     rig = load_rig()
-    args = (rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
-            track.head_transforms)
+    args = (rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names, track.head_transforms)
     short = tracking.TrackingConfig(rigid_steps=20, steps=30)
     whole = tracking.track_sequence(*args, short)
 

@@ -39,7 +39,9 @@ def write_synthetic_flame(path, monkeypatch, num_shapes=3, seed=0):
 
     def chumpy(x):
         obj = Ch()
-        obj.__dict__.update({"x": x, "_dirty_vars": set(), "_itr": None, "_depends_on_deps": {}, "_make_dense": False, "_make_sparse": False})
+        obj.__dict__.update(
+            {"x": x, "_dirty_vars": set(), "_itr": None, "_depends_on_deps": {}, "_make_dense": False, "_make_sparse": False}
+        )
         return obj
 
     j_reg = np.zeros((5, NUM_V))
@@ -47,12 +49,16 @@ def write_synthetic_flame(path, monkeypatch, num_shapes=3, seed=0):
         j_reg[j, rng.choice(NUM_V, 4, replace=False)] = 0.25
     csc = Csc()
     cols = [np.nonzero(j_reg[:, c])[0] for c in range(NUM_V)]
-    csc.__dict__.update({
-        "_shape": (5, NUM_V), "maxprint": 50, "format": "csc",
-        "indices": np.concatenate(cols).astype(np.int32),
-        "indptr": np.r_[0, np.cumsum([len(c) for c in cols])].astype(np.int32),
-        "data": np.concatenate([j_reg[c, i] for i, c in enumerate(cols)]),
-    })
+    csc.__dict__.update(
+        {
+            "_shape": (5, NUM_V),
+            "maxprint": 50,
+            "format": "csc",
+            "indices": np.concatenate(cols).astype(np.int32),
+            "indptr": np.r_[0, np.cumsum([len(c) for c in cols])].astype(np.int32),
+            "data": np.concatenate([j_reg[c, i] for i, c in enumerate(cols)]),
+        }
+    )
     weights = rng.random((NUM_V, 5))
     weights /= weights.sum(1, keepdims=True)
     model = {
@@ -96,8 +102,12 @@ def test_flame_rig_forward_matches_hand_computation(tmp_path, monkeypatch):
     shape, expr = np.array([0.5, -1.0, 0.2]), np.linspace(-1, 1, 100)
     pose = np.random.default_rng(9).normal(size=(5, 3)) * 0.3
     out = rig(
-        shape=torch.tensor(shape)[None], expression=torch.tensor(expr)[None], rotation=torch.tensor(pose[0])[None],
-        neck=torch.tensor(pose[1])[None], jaw=torch.tensor(pose[2])[None], eyes=torch.tensor(pose[3:].ravel())[None],
+        shape=torch.tensor(shape)[None],
+        expression=torch.tensor(expr)[None],
+        rotation=torch.tensor(pose[0])[None],
+        neck=torch.tensor(pose[1])[None],
+        jaw=torch.tensor(pose[2])[None],
+        eyes=torch.tensor(pose[3:].ravel())[None],
     )
     assert np.allclose(out.vertices[0].numpy(), reference_flame_lbs(data, shape, expr, pose), atol=1e-6)
 

@@ -9,9 +9,27 @@ from avatar.rig.l2t_head.mesh_ops import boundary_loops, is_closed_manifold
 from avatar.rig.rotations import axis_angle_to_matrix, matrix_to_rotation_6d
 
 REQUIRED_EXPRESSIONS = [
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthSmile_L", "mouthSmile_R", "mouthStretch_L", "mouthStretch_R",
-    "mouthRollLower", "mouthRollUpper", "mouthPress_L", "mouthPress_R", "mouthUpperUp_L", "mouthUpperUp_R",
-    "mouthLowerDown_L", "mouthLowerDown_R", "cheekPuff", "eyeBlink_L", "eyeBlink_R", "browInnerUp", "browDown_L", "browDown_R",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthSmile_L",
+    "mouthSmile_R",
+    "mouthStretch_L",
+    "mouthStretch_R",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthPress_L",
+    "mouthPress_R",
+    "mouthUpperUp_L",
+    "mouthUpperUp_R",
+    "mouthLowerDown_L",
+    "mouthLowerDown_R",
+    "cheekPuff",
+    "eyeBlink_L",
+    "eyeBlink_R",
+    "browInnerUp",
+    "browDown_L",
+    "browDown_R",
 ]
 
 
@@ -33,8 +51,8 @@ def test_asset_is_small_and_complete(head_data):
 
 
 def test_face_keeps_mediapipe_vertices(head_data):
-    from avatar.rig.l2t_head.mesh_ops import read_obj
     from avatar.rig.l2t_head.geometry import CANONICAL_OBJ
+    from avatar.rig.l2t_head.mesh_ops import read_obj
 
     canonical, _, _, _ = read_obj(CANONICAL_OBJ)
     assert np.allclose(head_data.v_template[:468], canonical * 0.01, atol=1e-6)

@@ -37,15 +37,21 @@ def _tiny_rig(posedirs: np.ndarray | None = None) -> RigData:
     for j in range(5):
         jr[j, j] = 1.0
     return RigData(
-        name="tiny", v_template=v, faces=np.array([[0, 1, 2], [3, 4, 5]]),
-        shapedirs=rng.normal(size=(6, 3, 2)).astype(np.float32), exprdirs=rng.normal(size=(6, 3, 3)).astype(np.float32),
+        name="tiny",
+        v_template=v,
+        faces=np.array([[0, 1, 2], [3, 4, 5]]),
+        shapedirs=rng.normal(size=(6, 3, 2)).astype(np.float32),
+        exprdirs=rng.normal(size=(6, 3, 3)).astype(np.float32),
         posedirs=posedirs if posedirs is not None else rng.normal(size=(36, 18)).astype(np.float32) * 0.1,
-        j_regressor=jr, lbs_weights=w, parents=np.array([-1, 0, 1, 1, 1]),
+        j_regressor=jr,
+        lbs_weights=w,
+        parents=np.array([-1, 0, 1, 1, 1]),
     )
 
 
 def reference_flame_lbs(data: RigData, shape, expr, pose_aa):
     """Plain numpy FLAME forward, written independently of the library."""
+
     def rodrigues(r):
         t = np.linalg.norm(r)
         if t < 1e-12:
@@ -53,6 +59,7 @@ def reference_flame_lbs(data: RigData, shape, expr, pose_aa):
         k = r / t
         kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
         return np.eye(3) + math.sin(t) * kx + (1 - math.cos(t)) * kx @ kx
+
     v = data.v_template + data.shapedirs[..., : len(shape)] @ shape + data.exprdirs[..., : len(expr)] @ expr
     J = data.j_regressor @ v
     R = [rodrigues(r) for r in pose_aa]
@@ -67,7 +74,9 @@ def reference_flame_lbs(data: RigData, shape, expr, pose_aa):
     out = np.zeros_like(v)
     for i in range(len(v)):
         # A_j = G_j @ [I, -J_j]: the joint's world transform relative to its rest pose.
-        T = sum(data.lbs_weights[i, j] * (G[j] @ np.block([[np.eye(3), -J[j][:, None]], [np.zeros((1, 3)), np.ones((1, 1))]])) for j in range(5))
+        T = sum(
+            data.lbs_weights[i, j] * (G[j] @ np.block([[np.eye(3), -J[j][:, None]], [np.zeros((1, 3)), np.ones((1, 1))]])) for j in range(5)
+        )
         out[i] = (T @ np.r_[v[i], 1.0])[:3]
     return out
 
@@ -78,8 +87,12 @@ def test_rig_forward_matches_reference_with_pose_correctives():
     shape, expr = np.array([0.3, -0.2]), np.array([0.5, 0.1, -0.4])
     pose = np.random.default_rng(5).normal(size=(5, 3)) * 0.4
     out = rig(
-        shape=torch.tensor(shape)[None], expression=torch.tensor(expr)[None], rotation=torch.tensor(pose[0])[None],
-        neck=torch.tensor(pose[1])[None], jaw=torch.tensor(pose[2])[None], eyes=torch.tensor(pose[3:].ravel())[None],
+        shape=torch.tensor(shape)[None],
+        expression=torch.tensor(expr)[None],
+        rotation=torch.tensor(pose[0])[None],
+        neck=torch.tensor(pose[1])[None],
+        jaw=torch.tensor(pose[2])[None],
+        eyes=torch.tensor(pose[3:].ravel())[None],
     )
     ref = reference_flame_lbs(data, shape, expr, pose)
     assert np.allclose(out.vertices[0].numpy(), ref, atol=1e-5)

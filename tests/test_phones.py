@@ -8,8 +8,9 @@ def test_phone_set_is_cmu_plus_silence():
     assert len(PHONES) == 40 and PHONES[0] == "SIL" and len(set(PHONES)) == 40
 
 
-@pytest.mark.parametrize("name, phone", [("pau", "SIL"), ("AH0", "AH"), ("ax", "AH"), ("axr", "ER"), ("+NSN+", "SIL"),
-                                         ("dx", "D"), ("zh", "ZH"), ("SIL", "SIL")])
+@pytest.mark.parametrize(
+    "name, phone", [("pau", "SIL"), ("AH0", "AH"), ("ax", "AH"), ("axr", "ER"), ("+NSN+", "SIL"), ("dx", "D"), ("zh", "ZH"), ("SIL", "SIL")]
+)
 def test_arpabet_names(name, phone):
     assert from_arpabet(name) == phone
 
@@ -19,8 +20,21 @@ def test_arpabet_unknown_is_an_error():
         from_arpabet("xyz")
 
 
-@pytest.mark.parametrize("ipa, phones", [("oʊ", ["OW"]), ("dʒ", ["JH"]), ("ɜː", ["ER"]), ("", ["SIL"]), ("ˈaɪ", ["AY"]),
-                                         ("ɡ", ["G"]), ("ʒ", ["ZH"]), ("tʃ", ["CH"]), ("n̩", ["N"]), ("aɪə", ["AY", "AH"])])
+@pytest.mark.parametrize(
+    "ipa, phones",
+    [
+        ("oʊ", ["OW"]),
+        ("dʒ", ["JH"]),
+        ("ɜː", ["ER"]),
+        ("", ["SIL"]),
+        ("ˈaɪ", ["AY"]),
+        ("ɡ", ["G"]),
+        ("ʒ", ["ZH"]),
+        ("tʃ", ["CH"]),
+        ("n̩", ["N"]),
+        ("aɪə", ["AY", "AH"]),
+    ],
+)
 def test_espeak_ipa(ipa, phones):
     assert ipa_to_phones(ipa) == phones
 

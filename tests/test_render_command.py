@@ -3,16 +3,18 @@
 import numpy as np
 import pytest
 
-from l2t_avatar.cli import main
 from avatar.io.video import probe_video
 from avatar.motion import demo_motion, load_motion
+from l2t_avatar.cli import main
 from tests.test_io import write_tone
 
 
 def test_render_demo_16_frames_on_cpu(tmp_path, capsys):
     wav = write_tone(tmp_path / "a.wav", 16 / 25)
     out = tmp_path / "demo.mp4"
-    code = main(["render", "--demo", "--seconds", str(16 / 25), "--size", "128", "--device", "cpu", "--audio", str(wav), "-o", str(out), "--quiet"])
+    code = main(
+        ["render", "--demo", "--seconds", str(16 / 25), "--size", "128", "--device", "cpu", "--audio", str(wav), "-o", str(out), "--quiet"]
+    )
     assert code == 0
     info = probe_video(out)
     assert (info["frames"], info["width"], info["height"]) == (16, 128, 128)

@@ -1,11 +1,10 @@
 """The PyTorch Gaussian renderer: analytic single Gaussian, gradients, background, depth."""
 
-
 import torch
 
+from avatar.gaussians import rgb_to_sh_dc
 from avatar.render.cameras import intrinsics_from_fov, look_at, orbit_camera
 from avatar.render.gaussian import EPS2D, render_gaussians
-from avatar.gaussians import rgb_to_sh_dc
 
 
 def _single(opacity=0.8, scale=0.05, depth=2.0, color=(0.9, 0.2, 0.1), size=32, dtype=torch.float32):
@@ -54,7 +53,9 @@ def test_renderer_gradcheck():
     inputs = [t.clone().requires_grad_(True) for t in (means, scales, opac, sh)]
 
     def f(m, s, o, c):
-        return render_gaussians(m, quats, s, o, c, view, k, 8, 8, 0, torch.tensor([0.2, 0.3, 0.4], dtype=torch.float64), backend="torch").rgb
+        return render_gaussians(
+            m, quats, s, o, c, view, k, 8, 8, 0, torch.tensor([0.2, 0.3, 0.4], dtype=torch.float64), backend="torch"
+        ).rgb
 
     assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5)
 

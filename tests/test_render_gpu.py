@@ -34,13 +34,16 @@ def test_gsplat_and_torch_backends_agree(head, sh_degree):
         vm = torch.stack([c.world_to_cam for c in cams]).to(dev)
         ks = torch.stack([c.K for c in cams]).to(dev)
         with torch.no_grad():
-            outs[backend] = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, vm, ks, 160, 128, sh_degree,
-                                             torch.tensor([1.0, 1.0, 1.0]), backend=backend)
+            outs[backend] = render_gaussians(
+                w.means, w.quats, w.scales, w.opacities, w.sh, vm, ks, 160, 128, sh_degree, torch.tensor([1.0, 1.0, 1.0]), backend=backend
+            )
     a, b = outs["torch"], outs["gsplat"]
     rgb_err = (a.rgb - b.rgb.cpu()).abs().mean().item()
     alpha_err = (a.alpha - b.alpha.cpu()).abs().mean().item()
     covered = (a.alpha > 0.5) & (b.alpha.cpu() > 0.5)
     depth_err = (a.depth - b.depth.cpu()).abs()[covered].mean().item()
-    print(f"\nsh_degree={sh_degree}: mean |RGB diff| {rgb_err:.2e}, max |RGB diff| {(a.rgb - b.rgb.cpu()).abs().max().item():.2e}, "
-          f"mean |alpha diff| {alpha_err:.2e}, mean |depth diff| {depth_err * 1000:.2e} mm")
+    print(
+        f"\nsh_degree={sh_degree}: mean |RGB diff| {rgb_err:.2e}, max |RGB diff| {(a.rgb - b.rgb.cpu()).abs().max().item():.2e}, "
+        f"mean |alpha diff| {alpha_err:.2e}, mean |depth diff| {depth_err * 1000:.2e} mm"
+    )
     assert rgb_err < 0.01 and alpha_err < 0.01 and depth_err < 0.002

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from l2t_avatar.cli import main
 from avatar.idle import add_idle, blink_curve, head_sway
 from avatar.io.audio import write_wav
 from avatar.io.video import probe_video
 from avatar.motion import load_motion
+from l2t_avatar.cli import main
 
 
 def speech(seconds, rate=16000):
@@ -20,8 +20,12 @@ def speech(seconds, rate=16000):
 def test_speak_writes_an_mp4_with_audio_and_the_motion(tmp_path, capsys):
     wav = write_wav(tmp_path / "s.wav", speech(2.0))
     out, motion_path = tmp_path / "out.mp4", tmp_path / "motion.npz"
-    assert main(["speak", "--audio", str(wav), "-o", str(out), "--size", "64", "--device", "cpu", "--quiet",
-                 "--save-motion", str(motion_path)]) == 0
+    assert (
+        main(
+            ["speak", "--audio", str(wav), "-o", str(out), "--size", "64", "--device", "cpu", "--quiet", "--save-motion", str(motion_path)]
+        )
+        == 0
+    )
     info = probe_video(out)
     assert abs(info["frames"] - 50) <= 1 and info["width"] == 64 and info["fps"] == 25.0
     assert abs(info["audio_seconds"] - 2.0) < 0.1
@@ -33,8 +37,28 @@ def test_speak_writes_an_mp4_with_audio_and_the_motion(tmp_path, capsys):
 
 def test_speak_at_30_fps_without_idle(tmp_path):
     wav = write_wav(tmp_path / "s.wav", speech(1.0))
-    assert main(["speak", "--audio", str(wav), "-o", str(tmp_path / "o.mp4"), "--size", "32", "--fps", "30",
-                 "--no-idle", "--device", "cpu", "--quiet", "--save-motion", str(tmp_path / "m.npz")]) == 0
+    assert (
+        main(
+            [
+                "speak",
+                "--audio",
+                str(wav),
+                "-o",
+                str(tmp_path / "o.mp4"),
+                "--size",
+                "32",
+                "--fps",
+                "30",
+                "--no-idle",
+                "--device",
+                "cpu",
+                "--quiet",
+                "--save-motion",
+                str(tmp_path / "m.npz"),
+            ]
+        )
+        == 0
+    )
     motion = load_motion(tmp_path / "m.npz", 4768, 39)
     assert motion.num_frames == 30 and "rotation" not in motion.params
 
@@ -73,13 +97,25 @@ def _bad_inputs(tmp_path):
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "corrupt", "silent", "shorter_than_a_frame", "unreadable_avatar",
-                                  "odd_size", "bad_fps", "bad_checkpoint", "missing_encoder"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "corrupt",
+        "silent",
+        "shorter_than_a_frame",
+        "unreadable_avatar",
+        "odd_size",
+        "bad_fps",
+        "bad_checkpoint",
+        "missing_encoder",
+    ],
+)
 def test_speak_rejects_bad_input_and_leaves_nothing(tmp_path, capsys, case):
     args = _bad_inputs(tmp_path)[case]
     before = set(tmp_path.iterdir())
-    code = main(["speak", *args, "-o", str(tmp_path / "out.mp4"), "--save-motion", str(tmp_path / "m.npz"),
-                 "--device", "cpu", "--quiet"])
+    code = main(["speak", *args, "-o", str(tmp_path / "out.mp4"), "--save-motion", str(tmp_path / "m.npz"), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("l2t-avatar speak: error:"), err
     assert set(tmp_path.iterdir()) == before

@@ -24,7 +24,7 @@ def test_offline_and_streamed_motion_agree(speaker):
     assert whole.num_frames == 50 and whole.params["expression"].shape == (50, rig.num_expressions)
     assert float(whole.params["jaw"][:, 0].max()) > 0.02  # the mouth opens
     stream = speaker.stream(25.0, names, label)
-    parts = [stream.push(audio[i:i + 1600]) for i in range(0, len(audio), 1600)] + [stream.flush()]
+    parts = [stream.push(audio[i : i + 1600]) for i in range(0, len(audio), 1600)] + [stream.flush()]
     jaw = torch.cat([p.params["jaw"] for p in parts])
     assert jaw.shape == (50, 3) and not jaw.requires_grad
     # The stream normalises with running statistics of what it has heard, the offline pass with the clip's own.

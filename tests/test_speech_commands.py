@@ -7,10 +7,10 @@ import pytest
 
 from audio2mesh.data import align
 from audio2mesh.data.tts import Espeak
-from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
 from avatar.io.video import probe_video
 from avatar.motion import load_motion
+from l2t_avatar.cli import main
 from tests.conftest import needs
 from tests.test_io import write_tone
 
@@ -32,7 +32,10 @@ def test_teacher_writes_a_motion_that_renders(spoken, tmp_path, head, capsys):
     assert motion.num_frames == round(speech.seconds * 25) and set(motion.params) == {"expression", "jaw"}
     assert "render it with" in capsys.readouterr().out
     out = tmp_path / "teacher.mp4"
-    assert main(["render", "--motion", str(motion_path), "--audio", str(wav), "--size", "48", "--device", "cpu", "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(["render", "--motion", str(motion_path), "--audio", str(wav), "--size", "48", "--device", "cpu", "-o", str(out), "--quiet"])
+        == 0
+    )
     info = probe_video(out)
     assert info["frames"] == motion.num_frames and abs(info["audio_seconds"] - speech.seconds) < 0.06
 

@@ -61,7 +61,17 @@ def test_forced_alignment_recovers_known_timings():
 
 @needs(align.available(), "pocketsphinx")
 def test_alignment_handles_numbers_compounds_and_unknown_words():
-    assert align.normalise_transcript("Press 1, then 162 & unmute") == ["press", "one", "then", "one", "hundred", "sixty", "two", "and", "unmute"]
+    assert align.normalise_transcript("Press 1, then 162 & unmute") == [
+        "press",
+        "one",
+        "then",
+        "one",
+        "hundred",
+        "sixty",
+        "two",
+        "and",
+        "unmute",
+    ]
     assert align.compound_pronunciation("unmute") is not None
     assert align.force_align(np.zeros(SPEECH_RATE, np.float32), "zzqxv blorf") is None
 
@@ -93,7 +103,7 @@ def test_augmentation_moves_timings_with_speed():
     assert moved.ends[0] == pytest.approx(0.8, abs=0.002) and moved.duration == pytest.approx(len(out) / SPEECH_RATE)
     assert np.isfinite(out).all() and np.abs(out).max() <= 0.99
     quiet = out[: int(0.7 * SPEECH_RATE)].std()  # noise (and no tone yet) before the moved onset
-    assert 0.0 < quiet < 0.2 * out[int(0.9 * SPEECH_RATE):].std()
+    assert 0.0 < quiet < 0.2 * out[int(0.9 * SPEECH_RATE) :].std()
     sped, _ = apply_augmentation(audio, alignment, Augmentation(speed=1.25), rng)
     onset = np.argmax(np.abs(sped) > 0.2) / SPEECH_RATE  # the tone starts where the moved timing says
     assert 0.79 < onset < 0.81

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from sync_expert.features import dequantise
-from l2t_avatar.cli import main
 from avatar.io.audio import write_wav
+from l2t_avatar.cli import main
+from sync_expert.features import dequantise
 from sync_expert.lip_reader import edit_distance, greedy_decode, phone_targets
 from sync_expert.lips import shift_motion
 from sync_expert.train import ExpertConfig, LipReaderTrainer, SyncTrainer

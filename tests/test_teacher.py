@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from tests.conftest import needs
 
 from audio2mesh.data.tts import Espeak
-from sync_expert.phones import BILABIALS, CLOSED_CONSONANTS, OPEN_VOWELS, PhoneAlignment
 from audio2mesh.teacher.animator import TeacherAnimator, TeacherStyle, inner_lip_gap
 from avatar.errors import L2TError
+from sync_expert.phones import BILABIALS, CLOSED_CONSONANTS, OPEN_VOWELS, PhoneAlignment
+from tests.conftest import needs
 
 
 def lip_gap_mm(head, motion):
@@ -34,7 +34,7 @@ def check_teacher_motion(head, alignment, style=TeacherStyle()):
     assert np.mean(open_vowels) > 8.0 and np.mean(open_vowels) > 3 * np.mean(closed)
     lips = verts[:, head.region("lips")].numpy().astype(np.float64)
     speed = np.linalg.norm(np.diff(lips, axis=0), axis=-1).max() * animator.fps
-    accel = np.linalg.norm(np.diff(lips, 2, axis=0), axis=-1).max() * animator.fps ** 2
+    accel = np.linalg.norm(np.diff(lips, 2, axis=0), axis=-1).max() * animator.fps**2
     assert speed < 0.4 and accel < 10.0, (speed, accel)
     return motion, gap
 

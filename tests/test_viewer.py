@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from avatar.avatar import Avatar
-from l2t_avatar.cli import main
 from avatar.errors import L2TError
 from avatar.io.audio import write_wav
 from avatar.io.avatar_folder import load_avatar
 from avatar.rig.rotations import quaternion_to_matrix
+from l2t_avatar.cli import main
 from tests.test_speak import speech
 from viewer.browser_audio import audio_html, command_html, parse_report
 from viewer.playback import Playback
@@ -36,8 +36,13 @@ def expression(avatar, **values) -> torch.Tensor:
 
 
 def test_posed_splats_match_the_avatars_world_gaussians(avatar, poser):
-    params = {"jaw": torch.tensor([0.2, 0.02, 0.0]), "expression": expression(avatar, mouthSmile_L=0.8, eyeBlink_R=0.6),
-              "neck": torch.tensor([0.1, -0.2, 0.0]), "rotation": torch.tensor([0.1, 0.3, -0.05]), "translation": torch.tensor([0.01, 0.0, -0.02])}
+    params = {
+        "jaw": torch.tensor([0.2, 0.02, 0.0]),
+        "expression": expression(avatar, mouthSmile_L=0.8, eyeBlink_R=0.6),
+        "neck": torch.tensor([0.1, -0.2, 0.0]),
+        "rotation": torch.tensor([0.1, 0.3, -0.05]),
+        "translation": torch.tensor([0.01, 0.0, -0.02]),
+    }
     posed = poser.pose(params)
     everything = poser.chunk(np.arange(poser.num_gaussians))
     centers, cov = (t.numpy() for t in poser.geometry(posed.vertices, everything))
@@ -71,7 +76,9 @@ def test_only_moved_chunks_are_sent(avatar, poser):
     assert tracker.dirty(poser.pose({}).vertices) == []  # nothing moved: nothing sent
     assert tracker.dirty(poser.pose({"rotation": torch.tensor([0.0, 0.5, 0.0])}).vertices) == []  # a head turn is the node's transform
     jaw = tracker.dirty(poser.pose({"jaw": torch.tensor([0.3, 0.0, 0.0])}).vertices)
-    blink = tracker.dirty(poser.pose({"jaw": torch.tensor([0.3, 0.0, 0.0]), "expression": expression(avatar, eyeBlink_L=1.0, eyeBlink_R=1.0)}).vertices)
+    blink = tracker.dirty(
+        poser.pose({"jaw": torch.tensor([0.3, 0.0, 0.0]), "expression": expression(avatar, eyeBlink_L=1.0, eyeBlink_R=1.0)}).vertices
+    )
     assert jaw and 0 not in jaw and max(jaw) < 6  # the jaw moves the lower bands, never the back of the head
     assert blink and min(blink) >= 4  # a blink moves the upper bands only
     assert tracker.dirty(poser.pose({"neck": torch.tensor([0.3, 0.0, 0.0])}).vertices)[0] == 0  # the neck moves the rest
@@ -136,7 +143,7 @@ def test_audio_channel_html():
     assert parse_report("garbage") is None and parse_report("a b c") is None
     page = audio_html("l2t-audio-3", "clock l2t-audio-3", "data:audio/wav;base64,AAAA")
     assert page.count("<audio ") == 1 and 'id="l2t-audio-3"' in page and "onplaying=" in page
-    assert "\"clock" not in page.split("src=")[1].split("></audio>")[0].replace("&quot;", "")  # handlers are attribute-safe
+    assert '"clock' not in page.split("src=")[1].split("></audio>")[0].replace("&quot;", "")  # handlers are attribute-safe
     cmd = command_html("l2t-audio-3", 7, seek=1.5, speed=2.0, loop=False, play=True)
     assert 'data-n="7"' in cmd and "currentTime=1.5" in cmd and "playbackRate=2.0" in cmd and "loop=false" in cmd and "play()" in cmd
     assert "pause()" in command_html("x", 8, play=False)
@@ -156,9 +163,13 @@ def test_speech_upload_makes_motion_and_refuses_bad_files(engine, avatar, tmp_pa
     assert got.motion.num_frames == 30 and got.name == "hi.wav" and got.wav_data_uri.startswith("data:audio/wav;base64,")
     assert float(got.motion.params["jaw"][:, 0].max()) > 0.02
     silent = write_wav(tmp_path / "quiet.wav", np.zeros(16000, np.float32)).read_bytes()
-    cases = {"notes.txt": (b"hello", "not an audio file"), "empty.wav": (b"", "is empty"),
-             "fake.wav": (b"RIFF" + bytes(200), "fake.wav"), "quiet.wav": (silent, "silent"),
-             "long.wav": (write_wav(tmp_path / "long.wav", speech(6.5)).read_bytes(), "longer than 5 s")}
+    cases = {
+        "notes.txt": (b"hello", "not an audio file"),
+        "empty.wav": (b"", "is empty"),
+        "fake.wav": (b"RIFF" + bytes(200), "fake.wav"),
+        "quiet.wav": (silent, "silent"),
+        "long.wav": (write_wav(tmp_path / "long.wav", speech(6.5)).read_bytes(), "longer than 5 s"),
+    }
     for name, (content, message) in cases.items():
         with pytest.raises(L2TError, match=message) as err:
             engine.from_upload(name, content, names, label, into=uploads)

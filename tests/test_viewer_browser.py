@@ -16,8 +16,18 @@ from avatar.io.audio import write_wav
 from tests.test_speak import speech
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader", "--autoplay-policy=no-user-gesture-required"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 if CHROMIUM is None and os.environ.get("L2T_REQUIRE_BROWSER") != "1":
     pytest.skip("needs Debian's chromium (CI installs it; set L2T_REQUIRE_BROWSER=1 to fail instead)", allow_module_level=True)
@@ -101,7 +111,8 @@ def control(page, label: str):
     import re
 
     return page.locator("label", has_text=re.compile(f"^{re.escape(label)}$")).locator(
-        "xpath=ancestor::div[contains(@class,'mantine-Flex-root')][1]")
+        "xpath=ancestor::div[contains(@class,'mantine-Flex-root')][1]"
+    )
 
 
 def canvas_image(page) -> np.ndarray:
@@ -115,7 +126,7 @@ def canvas_image(page) -> np.ndarray:
 def avatar_pixels(image: np.ndarray) -> float:
     """Share of non-background pixels round the middle of the canvas, where the face is (the background is white)."""
     h, w = image.shape[:2]
-    centre = image[int(0.35 * h): int(0.65 * h), int(0.42 * w): int(0.56 * w)]
+    centre = image[int(0.35 * h) : int(0.65 * h), int(0.42 * w) : int(0.56 * w)]
     return float((np.abs(centre - 255).sum(-1) > 60).mean())
 
 
@@ -150,7 +161,7 @@ def test_avatar_is_visible_and_the_jaw_slider_moves_it(app, tab, artifacts):
     changed = np.abs(after - before).sum(-1) > 60
     assert changed.mean() > 0.005, "moving the jaw slider did not change the image"
     h = changed.shape[0]
-    assert changed[h // 2:].sum() > changed[: h // 2].sum()  # and what changed is low on the face
+    assert changed[h // 2 :].sum() > changed[: h // 2].sum()  # and what changed is low on the face
 
 
 def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path, avatar_root):
@@ -196,7 +207,11 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
     page.get_by_text("75 frames at 25 fps").wait_for(timeout=10_000)
 
     page.get_by_role("button", name="Play / pause").click()
-    wait_for(lambda: session.speech_panel.audio_reports >= 1 and session.speech_panel.playback.playing, timeout=40, what="the page's audio to report playing")
+    wait_for(
+        lambda: session.speech_panel.audio_reports >= 1 and session.speech_panel.playback.playing,
+        timeout=40,
+        what="the page's audio to report playing",
+    )
     frames = set()
     for _ in range(10):
         frames.add(session.updates.shown_frame)
@@ -208,14 +223,20 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
     wait_for(lambda: not session.speech_panel.playback.playing and audio_state(page)[1], what="pause, in the page and on the server")
     audio_time, _ = audio_state(page)
     # The page's pause report puts the playhead on the audio's time, within a frame.
-    wait_for(lambda: abs(session.speech_panel.playback.time() - audio_time) < 0.04, timeout=10,
-             what=f"the playhead ({session.speech_panel.playback.time():.3f} s) to stop on the audio's time ({audio_time:.3f} s)")
+    wait_for(
+        lambda: abs(session.speech_panel.playback.time() - audio_time) < 0.04,
+        timeout=10,
+        what=f"the playhead ({session.speech_panel.playback.time():.3f} s) to stop on the audio's time ({audio_time:.3f} s)",
+    )
     wait_for(lambda: session.updates.shown_frame == session.speech_panel.playback.frame(), what="the paused frame on screen")
 
     slider = control(page, "time (s)").get_by_role("slider")
     slider.focus()
     slider.press("Home")  # the timeline seeks the audio too
-    wait_for(lambda: audio_state(page)[0] < 0.02 and session.speech_panel.playback.time() < 0.02, what="a seek to the start in the page and on the server")
+    wait_for(
+        lambda: audio_state(page)[0] < 0.02 and session.speech_panel.playback.time() < 0.02,
+        what="a seek to the start in the page and on the server",
+    )
 
 
 def test_bad_uploads_get_a_message_and_the_server_carries_on(app, tab, tmp_path):
@@ -239,7 +260,9 @@ def test_tabs_have_their_own_camera_and_a_closed_tab_is_let_go(app, tab):
     page1, first = tab()
     page2, second = tab()
     assert first is not second and len(app.sessions) >= 2
-    page2.get_by_role("button", name="profile").click(timeout=90_000)  # two tabs of software WebGL on 2 cores can keep a page busy for a while
+    page2.get_by_role("button", name="profile").click(
+        timeout=90_000
+    )  # two tabs of software WebGL on 2 cores can keep a page busy for a while
     wait_for(lambda: abs(second.client.camera.position[0]) > 0.3, what="tab 2's camera to swing to the profile")
     assert abs(first.client.camera.position[0]) < 0.05  # tab 1 still looks from the front
     assert second.speech_panel.playback is not None and second.speech_panel.playback.playing  # idle motion is animating

@@ -29,8 +29,12 @@ def websocket_opens(port: int, cookie: str | None = None) -> bool:
     from websockets.sync.client import connect
 
     try:
-        with connect(f"ws://127.0.0.1:{port}", subprotocols=[f"viser-v{viser.__version__}"],
-                     additional_headers={"Cookie": cookie} if cookie else None, open_timeout=10):
+        with connect(
+            f"ws://127.0.0.1:{port}",
+            subprotocols=[f"viser-v{viser.__version__}"],
+            additional_headers={"Cookie": cookie} if cookie else None,
+            open_timeout=10,
+        ):
             return True
     except InvalidStatus as exc:
         assert exc.response.status_code == 403
@@ -176,8 +180,18 @@ def test_avatar_folders_only_from_the_command_line_or_inside_the_root(tmp_path):
     assert policy.resolve("people/ann") == inside.resolve()
     assert policy.resolve(str(given)) == given.resolve()
     messages = set()
-    for bad in (str(outside), "../outside", str(root / "escape"), "escape", str(root / "nothing"), "/etc", str(root), "",
-                "people/../../outside", "a\x00b"):
+    for bad in (
+        str(outside),
+        "../outside",
+        str(root / "escape"),
+        "escape",
+        str(root / "nothing"),
+        "/etc",
+        str(root),
+        "",
+        "people/../../outside",
+        "a\x00b",
+    ):
         with pytest.raises(L2TError) as err:
             policy.resolve(bad)
         messages.add(str(err.value))

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-
 from avatar.motion import DEFAULT_FPS
 from viewer.avatars import AvatarLibrary
 from viewer.security import AvatarFolderPolicy, ServerGuards, is_loopback, new_token, token_required
@@ -53,8 +52,9 @@ class ViewerApp:
         self.sessions: dict[int, ViewerSession] = {}
         for folder in opts.avatars or [None]:
             self.library.load(folder)
-        self.engine = SpeechEngine(self.device, opts.checkpoint, opts.audio_encoder, opts.fps, opts.max_audio_seconds,
-                                   int(opts.max_upload_mb * 2**20))
+        self.engine = SpeechEngine(
+            self.device, opts.checkpoint, opts.audio_encoder, opts.fps, opts.max_audio_seconds, int(opts.max_upload_mb * 2**20)
+        )
         self.engine.load()
         first = self.library.first()
         speech = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None

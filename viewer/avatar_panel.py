@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 
 class AvatarPanel:
-    def __init__(self, gui, names: tuple[str, ...], current: str, on_choose: Callable[[str], None],
-                 on_load: Callable[[str], None]):
+    def __init__(self, gui, names: tuple[str, ...], current: str, on_choose: Callable[[str], None], on_load: Callable[[str], None]):
         self.folder = gui.add_folder("Avatar")
         with self.folder:
             self.menu = gui.add_dropdown("avatar", names, initial_value=current)

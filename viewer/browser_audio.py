@@ -54,19 +54,24 @@ def audio_html(element_id: str, clock_label: str, data_uri: str) -> str:
     """An <audio> element (with the browser's own controls, for volume) reporting its clock
     through the text field labelled `clock_label`."""
     report = "function r(a){" + _find_row(clock_label) + _REPORT + "}"
-    on_playing = (f"var a=this,r={report};r(a);clearInterval(a._l2t);"
-                  f"a._l2t=setInterval(function(){{if(!document.body.contains(a)){{clearInterval(a._l2t);return;}}r(a);}},{REPORT_MS});")
+    on_playing = (
+        f"var a=this,r={report};r(a);clearInterval(a._l2t);"
+        f"a._l2t=setInterval(function(){{if(!document.body.contains(a)){{clearInterval(a._l2t);return;}}r(a);}},{REPORT_MS});"
+    )
     on_stop = f"var a=this;clearInterval(a._l2t);({report})(a);"
     on_seeked = f"({report})(this);"  # a seek (also the loop wrapping round): report, keep the timer
     hide = _GUARD + _find_row(clock_label)
-    return (f'<audio id="{element_id}" controls preload="auto" style="width:100%;height:2.2em" src="{data_uri}" '
-            f'onplaying="{html.escape(on_playing)}" onpause="{html.escape(on_stop)}" '
-            f'onseeked="{html.escape(on_seeked)}" onended="{html.escape(on_stop)}" onloadedmetadata="{html.escape(hide)}"></audio>'
-            f'<img alt="" src="data:," style="display:none" onerror="{html.escape(hide)}">')
+    return (
+        f'<audio id="{element_id}" controls preload="auto" style="width:100%;height:2.2em" src="{data_uri}" '
+        f'onplaying="{html.escape(on_playing)}" onpause="{html.escape(on_stop)}" '
+        f'onseeked="{html.escape(on_seeked)}" onended="{html.escape(on_stop)}" onloadedmetadata="{html.escape(hide)}"></audio>'
+        f'<img alt="" src="data:," style="display:none" onerror="{html.escape(hide)}">'
+    )
 
 
-def command_html(element_id: str, nonce: int, seek: float | None = None, speed: float | None = None,
-                 loop: bool | None = None, play: bool | None = None) -> str:
+def command_html(
+    element_id: str, nonce: int, seek: float | None = None, speed: float | None = None, loop: bool | None = None, play: bool | None = None
+) -> str:
     """An invisible block that, once in the page, applies a command to the <audio> element."""
     steps = []
     if seek is not None:

@@ -30,8 +30,9 @@ class RenderRequest:
 
 
 class RenderPanel:
-    def __init__(self, gui, client, cuda: bool, slots: threading.Semaphore, request: Callable[[], RenderRequest],
-                 alive: Callable[[], bool]):
+    def __init__(
+        self, gui, client, cuda: bool, slots: threading.Semaphore, request: Callable[[], RenderRequest], alive: Callable[[], bool]
+    ):
         self.client, self.slots, self._request, self._alive = client, slots, request, alive
         self.rendering = False
         with gui.add_folder("Render MP4"):
@@ -66,12 +67,15 @@ class RenderPanel:
 
             with tempfile.TemporaryDirectory(prefix="l2t-render-") as folder:
                 out = Path(folder) / "render.mp4"
-                stats = render_motion_to_mp4(job.avatar, job.motion, out, size=size, camera=self.camera.value, audio=job.audio,
-                                             progress=False, on_frame=progress)
+                stats = render_motion_to_mp4(
+                    job.avatar, job.motion, out, size=size, camera=self.camera.value, audio=job.audio, progress=False, on_frame=progress
+                )
                 content = out.read_bytes()
             self.client.send_file_download(job.name, content, save_immediately=False)
-            self.status.content = (f"**{job.name}**: {stats.frames} frames, {size}x{size}, {len(content) / 2**20:.1f} MB, "
-                                   f"{stats.fps:.1f} frames/s; the download link is in the notification")
+            self.status.content = (
+                f"**{job.name}**: {stats.frames} frames, {size}x{size}, {len(content) / 2**20:.1f} MB, "
+                f"{stats.fps:.1f} frames/s; the download link is in the notification"
+            )
         except L2TError as exc:
             self.status.content = f"Render failed: {exc}"
         except Exception as exc:  # the tab may have closed meanwhile

@@ -179,8 +179,11 @@ class ServerGuards:
 
     def _upload_start(self, client_id: int, message) -> bool:
         if not 0 <= message.size_bytes <= self.max_upload_bytes:
-            return self._refuse(client_id, message.filename, f"{message.size_bytes / 2**20:.0f} MB is over the viewer's "
-                                                            f"{self.max_upload_bytes / 2**20:.0f} MB limit")
+            return self._refuse(
+                client_id,
+                message.filename,
+                f"{message.size_bytes / 2**20:.0f} MB is over the viewer's {self.max_upload_bytes / 2**20:.0f} MB limit",
+            )
         self.transfers[message.transfer_uuid] = (client_id, message.filename, 0)
         return True
 

@@ -24,7 +24,7 @@ class BrowserCamera:
     aspect: float = 1.0
 
     @classmethod
-    def from_world_to_cam(cls, world_to_cam: torch.Tensor, fov_y: float, aspect: float = 1.0) -> "BrowserCamera":
+    def from_world_to_cam(cls, world_to_cam: torch.Tensor, fov_y: float, aspect: float = 1.0) -> BrowserCamera:
         cam_to_world = torch.linalg.inv(world_to_cam)
         return cls(matrix_to_quaternion(cam_to_world[:3, :3]).numpy(), cam_to_world[:3, 3].numpy(), fov_y, aspect)
 
@@ -41,15 +41,28 @@ def viser_camera_matrices(wxyz, position, fov_y: float, aspect: float, height: i
 
 
 @torch.no_grad()
-def render_view(avatar: Avatar, params: dict[str, torch.Tensor], shape: torch.Tensor, camera, height: int = 540,
-                background=(1.0, 1.0, 1.0)) -> np.ndarray:
+def render_view(
+    avatar: Avatar, params: dict[str, torch.Tensor], shape: torch.Tensor, camera, height: int = 540, background=(1.0, 1.0, 1.0)
+) -> np.ndarray:
     """uint8 [H, W, 3]: the avatar posed by `params` (name -> [D]) seen from a viser camera."""
     dev = avatar.device
     batch = {k: v[None].to(dev) for k, v in params.items()}
-    verts = avatar.rig(shape=shape[None].to(dev) if shape.numel() else None, vertex_offsets=avatar.vertex_offsets,
-                       batch_size=1, **batch).vertices
+    verts = avatar.rig(
+        shape=shape[None].to(dev) if shape.numel() else None, vertex_offsets=avatar.vertex_offsets, batch_size=1, **batch
+    ).vertices
     world = avatar.world(verts)
     viewmat, K, width, height = viser_camera_matrices(camera.wxyz, camera.position, camera.fov, camera.aspect, height)
-    out = render_gaussians(world.means, world.quats, world.scales, world.opacities, world.sh, viewmat[None].to(dev),
-                           K[None].to(dev), width, height, world.sh_degree, torch.tensor(background, device=dev))
+    out = render_gaussians(
+        world.means,
+        world.quats,
+        world.scales,
+        world.opacities,
+        world.sh,
+        viewmat[None].to(dev),
+        K[None].to(dev),
+        width,
+        height,
+        world.sh_degree,
+        torch.tensor(background, device=dev),
+    )
     return (out.rgb[0, 0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()

@@ -71,11 +71,9 @@ class ViewerSession:
 
         self.view = ViewPanel(self.gui, settings.cuda, self.set_camera, self._redraw, self._toggle_server_render)
         self.avatar_panel = AvatarPanel(self.gui, library.names, self.entry.name, self._avatar_chosen, self._load_avatar_folder)
-        self.speech_panel = SpeechPanel(self.gui, f"l2t-audio-{client.client_id}", self._uploaded, self._refresh_motion,
-                                        self.wake.set)
+        self.speech_panel = SpeechPanel(self.gui, f"l2t-audio-{client.client_id}", self._uploaded, self._refresh_motion, self.wake.set)
         self.rig_order = (self.avatar_panel.folder.order + self.speech_panel.folder.order) / 2  # the Rig folder goes in between
-        self.render_panel = RenderPanel(self.gui, client, settings.cuda, settings.render_slots, self.render_request,
-                                        lambda: self.alive)
+        self.render_panel = RenderPanel(self.gui, client, settings.cuda, settings.render_slots, self.render_request, lambda: self.alive)
         self.stats = StatsPanel(self.gui)
         self._unsubscribe = library.subscribe(lambda: self.avatar_panel.set_names(library.names))
 
@@ -150,8 +148,7 @@ class ViewerSession:
     def _uploaded(self, upload) -> None:
         self.speech_panel.status.content = f"Animating **{upload.name}**…"
         try:
-            speech = self.engine.from_upload(upload.name, upload.content, self.entry.rig_names, self.entry.rig_label,
-                                             into=self.upload_dir)
+            speech = self.engine.from_upload(upload.name, upload.content, self.entry.rig_names, self.entry.rig_label, into=self.upload_dir)
         except L2TError as exc:
             self.speech_panel.status.content = f"Could not use {upload.name}: {exc}"
             self.notify("Upload refused", str(exc), error=True)
@@ -215,8 +212,15 @@ class ViewerSession:
         with self.lock:
             params, frame = self.current_pose()
             server_render = self.view.server_render.value
-            key = (id(self.entry), frame, self.controls.version, id(self.motion), self.view.wireframe.value,
-                   server_render, self.camera_version if server_render else 0)
+            key = (
+                id(self.entry),
+                frame,
+                self.controls.version,
+                id(self.motion),
+                self.view.wireframe.value,
+                server_render,
+                self.camera_version if server_render else 0,
+            )
             if key == self.last_key:
                 return False
             start = time.perf_counter()
@@ -237,8 +241,7 @@ class ViewerSession:
 
     def _show_stats(self) -> None:
         poser = self.entry.poser
-        self.stats.show(self.updates, poser.num_gaussians, len(poser.chunks), self.view.server_render.value,
-                        self.speech_panel.sync_errors)
+        self.stats.show(self.updates, poser.num_gaussians, len(poser.chunks), self.view.server_render.value, self.speech_panel.sync_errors)
 
     def _run(self) -> None:
         """Update at most max_rate times a second: sooner than that the socket can't keep up, and

@@ -60,8 +60,15 @@ def wav_bytes(audio: np.ndarray, rate: int = SPEECH_RATE) -> bytes:
 class SpeechEngine:
     """Audio2Mesh and its front-end, loaded on first use; turns speech files into motion."""
 
-    def __init__(self, device, checkpoint: str | None = None, audio_encoder: str | None = None, fps: float = DEFAULT_FPS,
-                 max_audio_seconds: float = MAX_AUDIO_SECONDS, max_upload_bytes: int = MAX_UPLOAD_BYTES):
+    def __init__(
+        self,
+        device,
+        checkpoint: str | None = None,
+        audio_encoder: str | None = None,
+        fps: float = DEFAULT_FPS,
+        max_audio_seconds: float = MAX_AUDIO_SECONDS,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ):
         self.device, self.checkpoint, self.audio_encoder, self.fps = device, checkpoint, audio_encoder, fps
         self.max_audio_seconds, self.max_upload_bytes = max_audio_seconds, max_upload_bytes
         self._speaker = None

@@ -21,8 +21,9 @@ NO_SPEECH = "No speech loaded: upload audio."
 
 
 class SpeechPanel:
-    def __init__(self, gui, element_id: str, on_upload: Callable[[object], None], on_idle: Callable[[], None],
-                 on_change: Callable[[], None]):
+    def __init__(
+        self, gui, element_id: str, on_upload: Callable[[object], None], on_idle: Callable[[], None], on_change: Callable[[], None]
+    ):
         self.element_id = element_id
         self.clock_label = f"clock {element_id}"  # the page's audio reports its time here (a hidden field)
         self._on_change = on_change
@@ -34,8 +35,9 @@ class SpeechPanel:
         self.play_requested = 0.0  # when Play was pressed, until the page's audio reports
         self.folder = gui.add_folder("Speech")
         with self.folder:
-            self.upload = gui.add_upload_button("Upload audio", mime_type="audio/*",
-                                                hint="wav, flac, mp3, ogg... any speech; Audio2Mesh animates it")
+            self.upload = gui.add_upload_button(
+                "Upload audio", mime_type="audio/*", hint="wav, flac, mp3, ogg... any speech; Audio2Mesh animates it"
+            )
             self.upload.on_upload(lambda _: on_upload(self.upload.value))
             self.status = gui.add_markdown(NO_SPEECH)
             self.audio_block = gui.add_html("")

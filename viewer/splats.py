@@ -99,8 +99,15 @@ class SplatPoser:
         needed, slot = torch.unique(self.binding[rows], return_inverse=True)
         faces = self.faces[needed]
         rgba = np.concatenate([to_uint8(self.rgbs[index]), to_uint8(self.opacities[index])], axis=1)
-        return Chunk(index, np.unique(faces.numpy()), faces, slot, np.ascontiguousarray(rgba).view(np.uint32)[:, 0],
-                     self.local_means[rows], self.local_covariances[rows])
+        return Chunk(
+            index,
+            np.unique(faces.numpy()),
+            faces,
+            slot,
+            np.ascontiguousarray(rgba).view(np.uint32)[:, 0],
+            self.local_means[rows],
+            self.local_covariances[rows],
+        )
 
     @torch.no_grad()
     def geometry(self, vertices: torch.Tensor, chunk: Chunk) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,8 +157,7 @@ class SplatPoser:
         gen = torch.Generator().manual_seed(0)
         moved = torch.zeros(rig.num_vertices, dtype=torch.bool)
         for _ in range(3):
-            pose = {"expression": torch.randn(1, rig.num_expressions, generator=gen),
-                    "jaw": 0.3 * torch.randn(1, 3, generator=gen)}
+            pose = {"expression": torch.randn(1, rig.num_expressions, generator=gen), "jaw": 0.3 * torch.randn(1, 3, generator=gen)}
             if rig.num_joints >= 5:
                 pose["eyes"] = 0.3 * torch.randn(1, 6, generator=gen)
             pose = {k: v.to(base.device) for k, v in pose.items()}
@@ -191,13 +197,23 @@ class SplatNodes:
         self.chunks = []
         for i, chunk in enumerate(poser.chunks):
             n = len(chunk.gaussians)
-            handle = scene.add_gaussian_splats(f"{root}/splats_{i}", centers=np.zeros((n, 3), np.float32),
-                                               covariances=np.zeros((n, 3, 3), np.float32), rgbs=poser.rgbs[chunk.gaussians],
-                                               opacities=poser.opacities[chunk.gaussians])
+            handle = scene.add_gaussian_splats(
+                f"{root}/splats_{i}",
+                centers=np.zeros((n, 3), np.float32),
+                covariances=np.zeros((n, 3, 3), np.float32),
+                rgbs=poser.rgbs[chunk.gaussians],
+                opacities=poser.opacities[chunk.gaussians],
+            )
             self.chunks.append(handle)
         faces = poser.faces.numpy()
-        self.wire = scene.add_mesh_simple(f"{root}/wireframe", np.zeros((int(faces.max()) + 1, 3), np.float32), faces,
-                                          color=(40, 90, 200), wireframe=True, visible=wireframe)
+        self.wire = scene.add_mesh_simple(
+            f"{root}/wireframe",
+            np.zeros((int(faces.max()) + 1, 3), np.float32),
+            faces,
+            color=(40, 90, 200),
+            wireframe=True,
+            visible=wireframe,
+        )
 
     def show(self, posed: PosedSplats, wireframe: bool = False) -> int:
         """Send a pose: the transform, the chunks that moved, the wireframe if shown. Returns splat bytes sent."""

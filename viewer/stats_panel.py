@@ -36,14 +36,18 @@ class StatsPanel:
         with gui.add_folder("Stats"):
             self.text = gui.add_markdown("")
 
-    def show(self, record: UpdateRecord, num_gaussians: int, num_chunks: int, server_render: bool,
-             sync_errors) -> None:
+    def show(self, record: UpdateRecord, num_gaussians: int, num_chunks: int, server_render: bool, sync_errors) -> None:
         server = f", {1000 * float(np.median(record.seconds)):.1f} ms each on the server" if record.seconds else ""
-        sync = (f"audio sync: {1000 * float(np.median(np.abs(sync_errors))):.0f} ms median over {len(sync_errors)} reports  \n"
-                if sync_errors else "")
+        sync = (
+            f"audio sync: {1000 * float(np.median(np.abs(sync_errors))):.0f} ms median over {len(sync_errors)} reports  \n"
+            if sync_errors
+            else ""
+        )
         frame = record.shown_frame if record.shown_frame >= 0 else "-"
         mode = "server gsplat frames" if server_render else "browser splats"
-        self.text.content = (f"Gaussians: **{num_gaussians:,}** in {num_chunks} chunks  \n"
-                             f"updates/s: **{record.rate:.1f}**{server}  \n"
-                             f"last update: {record.last_payload / 1024:.0f} KB of splats  \n"
-                             f"frame: {frame}  \n{sync}view: {mode}")
+        self.text.content = (
+            f"Gaussians: **{num_gaussians:,}** in {num_chunks} chunks  \n"
+            f"updates/s: **{record.rate:.1f}**{server}  \n"
+            f"last update: {record.last_payload / 1024:.0f} KB of splats  \n"
+            f"frame: {frame}  \n{sync}view: {mode}"
+        )

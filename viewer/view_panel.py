@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 
 class ViewPanel:
-    def __init__(self, gui, cuda: bool, on_camera: Callable[[str], None], on_wireframe: Callable[[], None],
-                 on_server_render: Callable[[], None]):
+    def __init__(
+        self, gui, cuda: bool, on_camera: Callable[[str], None], on_wireframe: Callable[[], None], on_server_render: Callable[[], None]
+    ):
         with gui.add_folder("View"):
             self.camera_buttons = gui.add_button_group("camera", ("front", "three-quarter", "profile"))
             self.camera_buttons.on_click(lambda e: on_camera(e.target.value))

@@ -12,13 +12,15 @@ from functools import lru_cache
 import numpy as np
 
 from audio2mesh.data.tts import ToolMissing
-from sync_expert.phones import PhoneAlignment, from_arpabet
 from avatar.io.audio import SPEECH_RATE, to_int16
+from sync_expert.phones import PhoneAlignment, from_arpabet
 
 PACKAGE = "pocketsphinx (pip install pocketsphinx)"
 _FRAME_SECONDS = 0.01  # pocketsphinx's default frame rate is 100 frames/s
 
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -85,8 +87,15 @@ def _decoder(mode: str):
     ps = _pocketsphinx()
     if mode == "align":
         return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", bestpath=False, cmn="batch")
-    return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", cmn="batch", allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"),
-                      lw=2.0, beam=1e-20, pbeam=1e-20)
+    return ps.Decoder(
+        samprate=SPEECH_RATE,
+        loglevel="FATAL",
+        cmn="batch",
+        allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"),
+        lw=2.0,
+        beam=1e-20,
+        pbeam=1e-20,
+    )
 
 
 def unknown_words(words: list[str]) -> list[str]:
@@ -121,14 +130,17 @@ def force_align(audio: np.ndarray, transcript: str) -> PhoneAlignment | None:
         return None
     if alignment is None:
         return None
-    segments = [(from_arpabet(phone.name), phone.start * _FRAME_SECONDS, (phone.start + phone.duration) * _FRAME_SECONDS)
-                for word in alignment for phone in word]
+    segments = [
+        (from_arpabet(phone.name), phone.start * _FRAME_SECONDS, (phone.start + phone.duration) * _FRAME_SECONDS)
+        for word in alignment
+        for phone in word
+    ]
     if not segments:
         return None
     onset, offset = voice_bounds(audio)
     (p0, s0, e0), (p1, s1, e1) = segments[0], segments[-1]
     segments[0] = (p0, min(max(s0, onset - 0.02), e0 - _FRAME_SECONDS), e0)  # the aligner has no leading
-    s1 = segments[-1][1]                                                      # silence: trim it to the voice
+    s1 = segments[-1][1]  # silence: trim it to the voice
     segments[-1] = (p1, s1, max(min(e1, offset + 0.04), s1 + _FRAME_SECONDS))
     return PhoneAlignment.from_segments(segments, len(audio) / SPEECH_RATE)
 

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.signal import fftconvolve, lfilter
 
-from sync_expert.phones import PhoneAlignment
 from avatar.io.audio import SPEECH_RATE, resample
+from sync_expert.phones import PhoneAlignment
 
 
 @dataclass
@@ -64,10 +64,12 @@ def _room_response(rng: np.random.Generator, rt60: float) -> np.ndarray:
     t = np.arange(n) / SPEECH_RATE
     tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60)  # -60 dB at rt60
     tail[: int(0.002 * SPEECH_RATE)] = 0.0
-    return tail / (np.sqrt((tail ** 2).sum()) + 1e-12)
+    return tail / (np.sqrt((tail**2).sum()) + 1e-12)
 
 
-def apply_augmentation(audio: np.ndarray, alignment: PhoneAlignment, aug: Augmentation, rng: np.random.Generator) -> tuple[np.ndarray, PhoneAlignment]:
+def apply_augmentation(
+    audio: np.ndarray, alignment: PhoneAlignment, aug: Augmentation, rng: np.random.Generator
+) -> tuple[np.ndarray, PhoneAlignment]:
     """Augmented 16 kHz audio and the alignment moved with it."""
     x = audio.astype(np.float64)
     if abs(aug.speed - 1.0) > 1e-4:  # play faster: resample to fewer samples (pitch moves with it)
@@ -81,8 +83,8 @@ def apply_augmentation(audio: np.ndarray, alignment: PhoneAlignment, aug: Augmen
         x = (1 - aug.reverb_wet) * x + aug.reverb_wet * wet * (np.abs(x).max() / (np.abs(wet).max() + 1e-12))
     if aug.snr_db is not None:
         noise = _coloured_noise(rng, len(x), aug.noise_colour)
-        signal_power = (x ** 2).mean() + 1e-12
-        x = x + noise * np.sqrt(signal_power / 10 ** (aug.snr_db / 10) / ((noise ** 2).mean() + 1e-12))
+        signal_power = (x**2).mean() + 1e-12
+        x = x + noise * np.sqrt(signal_power / 10 ** (aug.snr_db / 10) / ((noise**2).mean() + 1e-12))
     x = x * 10 ** (aug.gain_db / 20)
     peak = np.abs(x).max()
     if peak > 0.99:  # no clipping: scale down instead

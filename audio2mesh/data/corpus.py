@@ -26,9 +26,7 @@ import torch
 from tqdm import tqdm
 
 from audio2mesh.data.augment import Augmentation, apply_augmentation, draw_augmentation
-from sync_expert.data.items import CorpusItem, read_meta
 from audio2mesh.data.sources import Utterance, all_sources, stable_fraction
-from sync_expert.phones import PHONES
 from audio2mesh.teacher.animator import TeacherAnimator, TeacherStyle
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
@@ -36,11 +34,20 @@ from avatar.io.audio import SPEECH_RATE
 from avatar.io.avatar_folder import rig_reference
 from avatar.motion import DEFAULT_FPS
 from avatar.rig import load_rig
+from sync_expert.data.items import CorpusItem, read_meta
+from sync_expert.phones import PHONES
 
 SHARES = {"espeak": 0.40, "festival": 0.12, "flite": 0.13, "allison": 0.26, "codec2": 0.09}
 # Named speakers behind the festival/flite voices (kal and kal16 are one man, both slt voices one woman).
-TTS_SPEAKERS = {"festival:kal": "kal", "flite:kal": "kal", "flite:kal16": "kal", "festival:slt": "slt",
-                "flite:slt": "slt", "flite:awb": "awb", "flite:rms": "rms"}
+TTS_SPEAKERS = {
+    "festival:kal": "kal",
+    "flite:kal": "kal",
+    "flite:kal16": "kal",
+    "festival:slt": "slt",
+    "flite:slt": "slt",
+    "flite:awb": "awb",
+    "flite:rms": "rms",
+}
 FIXED_SPLITS = {"kal": "train", "slt": "train", "awb": "val", "rms": "test"}
 CODEC2_VAL_SPEAKERS = {"codec2-hts1", "codec2-forig", "codec2-kristoff", "codec2-cq_ref", "codec2-vk5qi", "codec2-david"}
 MAX_FAILURES = 8  # consecutive failed draws before a source is given up
@@ -88,7 +95,9 @@ class CorpusBuilder:
         old = json.loads(info.read_text())
         for key, now in (("seed", self.seed), ("fps", self.fps), ("rig", self.rig_ref)):
             if old.get(key) != now:
-                raise L2TError(f"{self.out} holds a corpus built with {key}={old.get(key)}; resume with the same {key} or use another --out")
+                raise L2TError(
+                    f"{self.out} holds a corpus built with {key}={old.get(key)}; resume with the same {key} or use another --out"
+                )
 
     # ------------------------------------------------------------ items
     def _make(self, source, index: int, unit: int) -> tuple[Utterance | None, int]:
@@ -117,15 +126,33 @@ class CorpusBuilder:
         with torch.no_grad():
             verts = self.rig(expression=motion.params["expression"], jaw=motion.params["jaw"], batch_size=frames).vertices
         meta = {
-            "id": item_id, "index": index, "split": split, "source": utt.source, "voice": utt.voice,
-            "synthetic": utt.synthetic, "licence": utt.licence, "text": utt.text, "unit": utt.unit,
-            "seconds": round(len(audio) / SPEECH_RATE, 4), "frames": frames, "fps": self.fps,
-            "phones": sorted(set(alignment.phones)), "augmentation": aug.as_dict(),
+            "id": item_id,
+            "index": index,
+            "split": split,
+            "source": utt.source,
+            "voice": utt.voice,
+            "synthetic": utt.synthetic,
+            "licence": utt.licence,
+            "text": utt.text,
+            "unit": utt.unit,
+            "seconds": round(len(audio) / SPEECH_RATE, 4),
+            "frames": frames,
+            "fps": self.fps,
+            "phones": sorted(set(alignment.phones)),
+            "augmentation": aug.as_dict(),
             "style": {"jaw_scale": style.jaw_scale, "lip_scale": style.lip_scale, "anticipation": style.anticipation},
             **{k: v for k, v in utt.extra.items()},
         }
-        return CorpusItem(audio, alignment, self.fps, motion.params["expression"].numpy(), motion.params["jaw"].numpy(),
-                          verts[:, self.lips].numpy(), meta, self.rig.v_template[self.lips].numpy())
+        return CorpusItem(
+            audio,
+            alignment,
+            self.fps,
+            motion.params["expression"].numpy(),
+            motion.params["jaw"].numpy(),
+            verts[:, self.lips].numpy(),
+            meta,
+            self.rig.v_template[self.lips].numpy(),
+        )
 
     # ------------------------------------------------------------ build
     def build(self, hours: float, progress: bool = True) -> dict:
@@ -195,9 +222,18 @@ class CorpusBuilder:
         atomic_write_bytes(self.out / "rig_lips.npz", buffer.getvalue())
 
     def _write_info(self, hours: float, summary: dict | None) -> None:
-        info = {"format": "l2t-avatar corpus 1", "seed": self.seed, "fps": self.fps, "rig": self.rig_ref,
-                "hours_asked": hours, "expression_names": self.rig.data.expression_names,
-                "sources": sorted(self.shares), "missing_sources": self.missing, "shares": self.shares, "summary": summary}
+        info = {
+            "format": "l2t-avatar corpus 1",
+            "seed": self.seed,
+            "fps": self.fps,
+            "rig": self.rig_ref,
+            "hours_asked": hours,
+            "expression_names": self.rig.data.expression_names,
+            "sources": sorted(self.shares),
+            "missing_sources": self.missing,
+            "shares": self.shares,
+            "summary": summary,
+        }
         atomic_write_bytes(self.out / "corpus.json", json.dumps(info, indent=1).encode())
 
     def _write_listing(self, records: list[dict]) -> None:
@@ -213,10 +249,14 @@ class CorpusBuilder:
         phones = set().union(*(r["phones"] for r in records)) if records else set()
         speech_phones = [p for p in PHONES if p != "SIL"]
         return {
-            "items": len(records), "reused_items": reused, "minutes": minutes(records),
+            "items": len(records),
+            "reused_items": reused,
+            "minutes": minutes(records),
             "minutes_by_source": {s: minutes([r for r in records if r["source"] == s]) for s in sorted({r["source"] for r in records})},
             "minutes_by_split": {s: minutes([r for r in records if r["split"] == s]) for s in ("train", "val", "test")},
-            "real_minutes_by_split": {s: minutes([r for r in records if r["split"] == s and not r["synthetic"]]) for s in ("train", "val", "test")},
+            "real_minutes_by_split": {
+                s: minutes([r for r in records if r["split"] == s and not r["synthetic"]]) for s in ("train", "val", "test")
+            },
             "voices": len({r["voice"] for r in records}),
             "voices_by_split": {s: len({r["voice"] for r in records if r["split"] == s}) for s in ("train", "val", "test")},
             "phones_covered": f"{len(phones & set(speech_phones))}/{len(speech_phones)}",
@@ -229,6 +269,8 @@ def format_summary(summary: dict) -> str:
     by_source = ", ".join(f"{k} {v:.1f}" for k, v in summary["minutes_by_source"].items())
     by_split = ", ".join(f"{k} {v:.1f} ({summary['real_minutes_by_split'][k]:.1f} real)" for k, v in summary["minutes_by_split"].items())
     missing = f" (missing: {' '.join(summary['phones_missing'])})" if summary["phones_missing"] else ""
-    return (f"{summary['items']} utterances, {summary['minutes']:.1f} min of audio ({summary['minutes'] / 60:.3f} h), "
-            f"{summary['voices']} voices/speakers, phones covered {summary['phones_covered']}{missing}\n"
-            f"  minutes by source: {by_source}\n  minutes by split: {by_split}")
+    return (
+        f"{summary['items']} utterances, {summary['minutes']:.1f} min of audio ({summary['minutes'] / 60:.3f} h), "
+        f"{summary['voices']} voices/speakers, phones covered {summary['phones_covered']}{missing}\n"
+        f"  minutes by source: {by_source}\n  minutes by split: {by_split}"
+    )

@@ -22,7 +22,9 @@ from avatar.io.audio import SPEECH_RATE, read_audio
 
 ALLISON_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ALLISON_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-ALLISON_PACKAGES = "asterisk-core-sounds-en-wav and asterisk-core-sounds-en (apt install asterisk-core-sounds-en-wav asterisk-core-sounds-en)"
+ALLISON_PACKAGES = (
+    "asterisk-core-sounds-en-wav and asterisk-core-sounds-en (apt install asterisk-core-sounds-en-wav asterisk-core-sounds-en)"
+)
 ALLISON_LICENCE = "CC-BY-SA-3.0, Allison Smith (Debian asterisk-core-sounds-en-wav)"
 CODEC2_DIR = Path("/usr/share/codec2")
 CODEC2_PACKAGE = "codec2-examples (apt install codec2-examples)"
@@ -31,10 +33,20 @@ CODEC2_LICENCE = "LGPL-2.1, codec2 examples by David Rowe et al. (Debian codec2-
 # codec2's example speech, one entry per recording (duplicates and decoded copies left out),
 # with the speaker it is filed under: callsigns and initials are distinct people.
 CODEC2_RECORDINGS = {
-    "wav/big_dog.wav": "big_dog", "wav/cross.wav": "cross", "wav/david4.wav": "david", "wav/forig.wav": "forig",
-    "wav/hts1a.wav": "hts1", "wav/hts2a.wav": "hts2", "wav/mmt1.wav": "mmt", "wav/morig.wav": "morig",
-    "wav/ve9qrp.wav": "ve9qrp", "wav/vk2tpm_004.wav": "vk2tpm", "wav/vk5qi.wav": "vk5qi",
-    "raw/kristoff.raw": "kristoff", "raw/g3plx.raw": "g3plx", "raw/cq_ref.raw": "cq_ref",
+    "wav/big_dog.wav": "big_dog",
+    "wav/cross.wav": "cross",
+    "wav/david4.wav": "david",
+    "wav/forig.wav": "forig",
+    "wav/hts1a.wav": "hts1",
+    "wav/hts2a.wav": "hts2",
+    "wav/mmt1.wav": "mmt",
+    "wav/morig.wav": "morig",
+    "wav/ve9qrp.wav": "ve9qrp",
+    "wav/vk2tpm_004.wav": "vk2tpm",
+    "wav/vk5qi.wav": "vk5qi",
+    "raw/kristoff.raw": "kristoff",
+    "raw/g3plx.raw": "g3plx",
+    "raw/cq_ref.raw": "cq_ref",
     "raw/speech_orig_16k.wav": "speech_orig",
 }
 
@@ -94,7 +106,7 @@ def split_at_pauses(audio: np.ndarray, max_seconds: float = 8.0, min_seconds: fl
     limit = int(max_seconds * SPEECH_RATE)
     pieces, start = [], 0
     while len(audio) - start > limit:
-        window = audio[start:start + limit]
+        window = audio[start : start + limit]
         frames = window[: len(window) // hop * hop].reshape(-1, hop)
         energy = (frames.astype(np.float64) ** 2).mean(1)
         half = len(energy) // 2

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audio2mesh.data import align
-from audio2mesh.data.real_speech import (ALLISON_PACKAGES, CODEC2_PACKAGE, RealClip, allison_prompts, codec2_recordings,
-                                         split_at_pauses)
+from audio2mesh.data.real_speech import ALLISON_PACKAGES, CODEC2_PACKAGE, RealClip, allison_prompts, codec2_recordings, split_at_pauses
 from audio2mesh.data.text import SentenceGenerator
 from audio2mesh.data.tts import ESPEAK_ACCENTS, Espeak, Festival, Flite
-from sync_expert.phones import PhoneAlignment
 from avatar.io.audio import SPEECH_RATE, read_audio
+from sync_expert.phones import PhoneAlignment
 
 SYNTHETIC_LICENCE = "synthetic speech made on this machine with {engine} from l2t-avatar's own generated text"
 
@@ -38,7 +37,7 @@ class Utterance:
 
 def stable_fraction(key: str) -> float:
     """A number in [0, 1) fixed by ``key`` alone (not by the seed): splits stay put across builds."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") / 2 ** 64
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") / 2**64
 
 
 class EspeakSource:
@@ -53,11 +52,19 @@ class EspeakSource:
 
     def draw(self, rng: np.random.Generator) -> Utterance:
         voice = f"{ESPEAK_ACCENTS[rng.integers(len(ESPEAK_ACCENTS))]}+{self.variants[rng.integers(len(self.variants))]}"
-        text = SentenceGenerator(int(rng.integers(2 ** 31))).utterance()
+        text = SentenceGenerator(int(rng.integers(2**31))).utterance()
         wpm, pitch, spread = int(rng.integers(130, 231)), int(rng.integers(25, 76)), int(rng.integers(30, 81))
         speech = self.engine.synthesize(text, voice, wpm, pitch, spread)
-        return Utterance(speech.audio, speech.alignment, f"espeak:{voice}", self.name, SYNTHETIC_LICENCE.format(engine="espeak-ng"),
-                         True, text, extra={"words_per_minute": wpm, "pitch": pitch, "pitch_range": spread})
+        return Utterance(
+            speech.audio,
+            speech.alignment,
+            f"espeak:{voice}",
+            self.name,
+            SYNTHETIC_LICENCE.format(engine="espeak-ng"),
+            True,
+            text,
+            extra={"words_per_minute": wpm, "pitch": pitch, "pitch_range": spread},
+        )
 
 
 class _VoiceListSource:
@@ -76,11 +83,19 @@ class _VoiceListSource:
     def draw(self, rng: np.random.Generator) -> Utterance:
         voices = self.engine.voices()
         voice = voices[rng.integers(len(voices))]
-        text = SentenceGenerator(int(rng.integers(2 ** 31))).utterance()
+        text = SentenceGenerator(int(rng.integers(2**31))).utterance()
         settings = self.settings(rng)
         speech = self.engine.synthesize(text, voice, **settings)
-        return Utterance(speech.audio, speech.alignment, f"{self.name}:{voice}", self.name,
-                         SYNTHETIC_LICENCE.format(engine=self.name), True, text, extra=settings)
+        return Utterance(
+            speech.audio,
+            speech.alignment,
+            f"{self.name}:{voice}",
+            self.name,
+            SYNTHETIC_LICENCE.format(engine=self.name),
+            True,
+            text,
+            extra=settings,
+        )
 
 
 class FestivalSource(_VoiceListSource):
@@ -147,18 +162,31 @@ class RealSource:
         audio = self._recordings.get(clip.clip_id)
         if audio is None:
             audio = read_audio(clip.path, raw_pcm_rate=clip.raw_pcm_rate)
-        audio = audio[unit.start: unit.stop if unit.stop >= 0 else len(audio)]
+        audio = audio[unit.start : unit.stop if unit.stop >= 0 else len(audio)]
         if len(audio) < SPEECH_RATE // 4:
             return None
         alignment = align.force_align(audio, clip.transcript) if clip.transcript else align.recognize_phones(audio)
         if alignment is None:
             return None
-        return Utterance(audio, alignment, clip.speaker, self.name, clip.licence, False, clip.transcript, unit_index,
-                         extra={"clip": clip.clip_id, "piece": [unit.start, unit.stop], "repeat": unit.repeat})
+        return Utterance(
+            audio,
+            alignment,
+            clip.speaker,
+            self.name,
+            clip.licence,
+            False,
+            clip.transcript,
+            unit_index,
+            extra={"clip": clip.clip_id, "piece": [unit.start, unit.stop], "repeat": unit.repeat},
+        )
 
 
 def all_sources(seed: int) -> list:
     """Every source the builder knows, available or not."""
-    return [EspeakSource(), FestivalSource(), FliteSource(),
-            RealSource("allison", allison_prompts(), ALLISON_PACKAGES, seed, max_repeats=4),
-            RealSource("codec2", codec2_recordings(), CODEC2_PACKAGE, seed, max_repeats=1)]
+    return [
+        EspeakSource(),
+        FestivalSource(),
+        FliteSource(),
+        RealSource("allison", allison_prompts(), ALLISON_PACKAGES, seed, max_repeats=4),
+        RealSource("codec2", codec2_recordings(), CODEC2_PACKAGE, seed, max_repeats=1),
+    ]

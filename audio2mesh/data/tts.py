@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sync_expert.phones import PhoneAlignment, from_arpabet, ipa_to_phones
 from avatar.io.audio import SPEECH_RATE, read_audio, resample
+from sync_expert.phones import PhoneAlignment, from_arpabet, ipa_to_phones
 
 
 class ToolMissing(RuntimeError):
@@ -51,9 +51,16 @@ class _EventId(ctypes.Union):
 
 
 class _Event(ctypes.Structure):  # espeak_EVENT from speak_lib.h
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
@@ -95,8 +102,12 @@ class Espeak:
     @staticmethod
     def variants() -> list[str]:
         """Voice variants shipped with espeak-ng (m1..m7, f1..f5, klatt, whisper, ...)."""
-        for root in (Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data"), Path("/usr/lib/aarch64-linux-gnu/espeak-ng-data"),
-                     Path("/usr/share/espeak-ng-data"), Path("/usr/lib/espeak-ng-data")):
+        for root in (
+            Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data"),
+            Path("/usr/lib/aarch64-linux-gnu/espeak-ng-data"),
+            Path("/usr/share/espeak-ng-data"),
+            Path("/usr/lib/espeak-ng-data"),
+        ):
             folder = root / "voices" / "!v"
             if folder.is_dir():
                 return sorted(p.name for p in folder.iterdir() if p.is_file())
@@ -164,7 +175,9 @@ def _espeak_worker() -> None:
     """``python -m audio2mesh.data.tts``: one espeak-ng synthesis, JSON request on stdin, npz on stdout."""
     request = json.loads(sys.stdin.read())
     try:
-        samples, rate, events = Espeak.synthesize_here(request["text"], request["voice"], request["wpm"], request["pitch"], request["range"])
+        samples, rate, events = Espeak.synthesize_here(
+            request["text"], request["voice"], request["wpm"], request["pitch"], request["range"]
+        )
     except ValueError as exc:
         samples, rate, events = np.zeros(0, np.int16), 0, {"error": str(exc)}
     buffer = io.BytesIO()
@@ -201,7 +214,8 @@ class Festival:
             script.write_text(
                 f"({self.VOICES[voice]})\n(Parameter.set 'Duration_Stretch {stretch:.3f})\n"
                 f'(set! utt (Utterance Text "{quoted}"))\n(utt.synth utt)\n'
-                f'(utt.save.segs utt "{segs}")\n(utt.save.wave utt "{wav}" \'riff)\n')
+                f'(utt.save.segs utt "{segs}")\n(utt.save.wave utt "{wav}" \'riff)\n'
+            )
             _run(["festival", "-b", str(script)], "festival")
             audio = read_audio(wav)
             phones, ends = [], []

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sync_expert.phones import PhoneAlignment
-from sync_expert.targets import LIP_LANDMARKS
 from audio2mesh.teacher.coarticulation import Timing, articulation
 from avatar.errors import L2TError
 from avatar.motion import DEFAULT_FPS, Motion
 from avatar.rig.model import Rig
+from sync_expert.phones import PhoneAlignment
+from sync_expert.targets import LIP_LANDMARKS
 
 # channel -> {expression name: amount}
 CHANNEL_EXPRESSIONS = {
@@ -49,7 +49,7 @@ class TeacherStyle:
     anticipation: float = 1.0
 
     @classmethod
-    def for_voice(cls, voice_id: str) -> "TeacherStyle":
+    def for_voice(cls, voice_id: str) -> TeacherStyle:
         """A fixed, voice-specific style (the same voice always articulates the same way)."""
         seed = int.from_bytes(hashlib.sha256(voice_id.encode()).digest()[:8], "little")
         rng = np.random.default_rng(seed)
@@ -76,8 +76,10 @@ class TeacherAnimator:
         missing = [n for n in required_expressions() if n not in rig.data.expression_names]
         missing += [n for n in LIP_LANDMARKS if n not in rig.data.named_landmarks]
         if missing:
-            raise L2TError(f"the teacher needs a rig with ARKit-named mouth expressions and inner-lip landmarks "
-                           f"(l2t-head); this rig lacks {', '.join(missing)}")
+            raise L2TError(
+                f"the teacher needs a rig with ARKit-named mouth expressions and inner-lip landmarks "
+                f"(l2t-head); this rig lacks {', '.join(missing)}"
+            )
         self.rig, self.fps, self.timing = rig, float(fps), timing
 
     def num_frames(self, seconds: float) -> int:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from sync_expert.phones import PhoneAlignment
 from audio2mesh.teacher.visemes import BLENDED, ENVELOPES, VISEMES
+from sync_expert.phones import PhoneAlignment
 
 GRID_HZ = 100.0
 MIN_HOLD = 0.03  # seconds either side of an envelope phone's centre
@@ -40,9 +40,15 @@ class Timing:
     ramp_out: float = 0.06
     smoothing: float = 0.012
 
-    def scaled(self, factor: float) -> "Timing":
-        return Timing(self.anticipation_lips * factor, self.anticipation_jaw * factor, self.carryover * factor,
-                      self.ramp_in, self.ramp_out, self.smoothing)
+    def scaled(self, factor: float) -> Timing:
+        return Timing(
+            self.anticipation_lips * factor,
+            self.anticipation_jaw * factor,
+            self.carryover * factor,
+            self.ramp_in,
+            self.ramp_out,
+            self.smoothing,
+        )
 
 
 def _gestures(alignment: PhoneAlignment):
@@ -65,7 +71,7 @@ def blended_curves(alignment: PhoneAlignment, times: np.ndarray, timing: Timing)
         after = np.clip(times - end, 0, None)
         for channel in BLENDED:
             width_before = timing.anticipation_jaw if channel == "jaw" else timing.anticipation_lips
-            d = dominance.get(channel, 0.5) * np.exp(-(before / width_before) ** 2 - (after / timing.carryover) ** 2)
+            d = dominance.get(channel, 0.5) * np.exp(-((before / width_before) ** 2) - (after / timing.carryover) ** 2)
             num[channel] += d * targets.get(channel, 0.0)
             den[channel] += d
     return {c: num[c] / den[c] for c in BLENDED}

@@ -46,8 +46,7 @@ class GradientDensify:
         state["grad_count"] += (g > 0).float()
 
     @torch.no_grad()
-    def after_step(self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer, iteration: int,
-                   iterations: int) -> None:
+    def after_step(self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer, iteration: int, iterations: int) -> None:
         if iteration in self.schedule(iterations):
             self.densify_and_prune(state, model, optimizer)
 

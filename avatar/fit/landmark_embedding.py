@@ -35,7 +35,11 @@ def load_landmark_embedding(path: str | Path) -> LandmarkEmbedding:
     missing = [k for k in KEYS if k not in d]
     if missing:
         raise L2TError(f"landmark embedding {path} lacks {', '.join(missing)} (expected FLAME's mediapipe_landmark_embedding.npz layout)")
-    faces, bary, idx = d["lmk_face_idx"].reshape(-1).astype(np.int64), d["lmk_b_coords"].reshape(-1, 3).astype(np.float32), d["landmark_indices"].reshape(-1).astype(np.int64)
+    faces, bary, idx = (
+        d["lmk_face_idx"].reshape(-1).astype(np.int64),
+        d["lmk_b_coords"].reshape(-1, 3).astype(np.float32),
+        d["landmark_indices"].reshape(-1).astype(np.int64),
+    )
     if not len(faces) == len(bary) == len(idx) or not len(idx):
         raise L2TError(f"landmark embedding {path}: lmk_face_idx, lmk_b_coords and landmark_indices differ in length")
     if idx.min() < 0 or idx.max() >= mp.NUM_LANDMARKS:

@@ -33,9 +33,11 @@ class FaceTrack:
         return self.num_frames - len(self.frame_indices)
 
 
-NO_EGL = ("MediaPipe's face landmarker needs libEGL, which this machine lacks (Debian/Ubuntu: apt-get install libegl1 "
-          "libgles2); or detect the landmarks on another machine with 'l2t-avatar landmarks VIDEO -o LM.npz' and fit "
-          "here with --landmarks LM.npz")
+NO_EGL = (
+    "MediaPipe's face landmarker needs libEGL, which this machine lacks (Debian/Ubuntu: apt-get install libegl1 "
+    "libgles2); or detect the landmarks on another machine with 'l2t-avatar landmarks VIDEO -o LM.npz' and fit "
+    "here with --landmarks LM.npz"
+)
 
 
 def _landmarker(model_path: Path, num_faces: int):
@@ -52,8 +54,11 @@ def _landmarker(model_path: Path, num_faces: int):
         raise L2TError(f"face landmarker model not found: {model_path}")
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(model_path), delegate=BaseOptions.Delegate.CPU),
-        running_mode=vision.RunningMode.VIDEO, num_faces=num_faces, output_face_blendshapes=True,
-        output_facial_transformation_matrixes=True)
+        running_mode=vision.RunningMode.VIDEO,
+        num_faces=num_faces,
+        output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True,
+    )
     try:
         return mp, vision.FaceLandmarker.create_from_options(options)
     except (OSError, RuntimeError) as exc:
@@ -72,9 +77,15 @@ def save_face_track(path: str | Path, track: FaceTrack) -> None:
     from avatar.io.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, frame_indices=track.frame_indices, landmarks=track.landmarks, blendshapes=track.blendshapes,
-                        blendshape_names=np.array(track.blendshape_names, dtype=str), head_transforms=track.head_transforms,
-                        num_frames=np.array(track.num_frames))
+    np.savez_compressed(
+        buffer,
+        frame_indices=track.frame_indices,
+        landmarks=track.landmarks,
+        blendshapes=track.blendshapes,
+        blendshape_names=np.array(track.blendshape_names, dtype=str),
+        head_transforms=track.head_transforms,
+        num_frames=np.array(track.num_frames),
+    )
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -89,9 +100,18 @@ def load_face_track(path: str | Path) -> FaceTrack:
     idx, lm, bs, tf = d["frame_indices"], d["landmarks"], d["blendshapes"], d["head_transforms"]
     n, total = len(idx), int(np.asarray(d["num_frames"]).reshape(-1)[0]) if np.asarray(d["num_frames"]).size == 1 else -1
     names = [str(x) for x in np.asarray(d["blendshape_names"]).reshape(-1)]
-    ok = (idx.ndim == 1 and np.issubdtype(idx.dtype, np.integer) and lm.ndim == 3 and lm.shape[0] == n and lm.shape[2] in (2, 3)
-          and bs.ndim == 2 and bs.shape == (n, len(names)) and tf.shape == (n, 4, 4) and total >= n
-          and (n == 0 or (idx.min() >= 0 and idx.max() < total and (np.diff(idx) > 0).all())))
+    ok = (
+        idx.ndim == 1
+        and np.issubdtype(idx.dtype, np.integer)
+        and lm.ndim == 3
+        and lm.shape[0] == n
+        and lm.shape[2] in (2, 3)
+        and bs.ndim == 2
+        and bs.shape == (n, len(names))
+        and tf.shape == (n, 4, 4)
+        and total >= n
+        and (n == 0 or (idx.min() >= 0 and idx.max() < total and (np.diff(idx) > 0).all()))
+    )
     if not ok or not all(np.isfinite(a).all() for a in (lm, bs, tf)):
         raise L2TError(f"{path}: the landmark arrays do not fit together (frames, landmarks [N, L, 3], blendshapes, transforms)")
     return FaceTrack(idx.astype(np.int64), lm.astype(np.float32), bs.astype(np.float32), names, tf.astype(np.float32), total)
@@ -127,6 +147,12 @@ def detect_faces(frames, fps: float, model_path: str | Path | None = None, num_f
             matrices = result.facial_transformation_matrixes
             transforms.append(np.asarray(matrices[pick], np.float32) if matrices else np.eye(4, dtype=np.float32))
     if not kept:
-        return FaceTrack(np.zeros(0, np.int64), np.zeros((0, 478, 3), np.float32), np.zeros((0, len(names)), np.float32),
-                         names, np.zeros((0, 4, 4), np.float32), count)
+        return FaceTrack(
+            np.zeros(0, np.int64),
+            np.zeros((0, 478, 3), np.float32),
+            np.zeros((0, len(names)), np.float32),
+            names,
+            np.zeros((0, 4, 4), np.float32),
+            count,
+        )
     return FaceTrack(np.array(kept, np.int64), np.stack(points), np.stack(scores), names, np.stack(transforms), count)

@@ -60,7 +60,9 @@ class FitState(torch.nn.Module):
         super().__init__()
         self.model = model
         self.background = background
-        self.deltas = torch.nn.ParameterDict({k: torch.nn.Parameter(torch.zeros(num_frames, w)) for k, w in widths.items() if k in DELTA_LR})
+        self.deltas = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(torch.zeros(num_frames, w)) for k, w in widths.items() if k in DELTA_LR}
+        )
 
     def build_optimizer(self) -> torch.optim.Adam:
         m = self.model
@@ -100,7 +102,9 @@ class FrameRenderer:
         """(avatar over black [B,S,S,3], alpha [B,S,S,1], avatar over the background [B,S,S,3])."""
         w = state.model.to_world(self.vertices(frames, state), self.rig.faces)
         s = self.data.size
-        out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, self.w2c[frames][:, None], self.Ks[frames][:, None], s, s, w.sh_degree)
+        out = render_gaussians(
+            w.means, w.quats, w.scales, w.opacities, w.sh, self.w2c[frames][:, None], self.Ks[frames][:, None], s, s, w.sh_degree
+        )
         rgb, alpha = out.rgb[:, 0], out.alpha[:, 0]
         behind = state.background(frames, s) if state.background is not None else self.white.expand_as(rgb)
         return rgb, alpha, rgb + (1 - alpha) * behind
@@ -150,8 +154,10 @@ class GaussianFitter:
         self.renderer = FrameRenderer(rig, data, device)
         self.train = torch.from_numpy(np.asarray(train_frames)).long().to(device)
         with torch.no_grad():
-            labels = [region_labels(rig, self.renderer.vertices(f), self.renderer.w2c[f], self.renderer.Ks[f], data.size, data.size)
-                      for f in torch.arange(data.num_frames, device=device).split(64)]
+            labels = [
+                region_labels(rig, self.renderer.vertices(f), self.renderer.w2c[f], self.renderer.Ks[f], data.size, data.size)
+                for f in torch.arange(data.num_frames, device=device).split(64)
+            ]
         self.labels = np.concatenate(labels)
         colors = initial_colors(self.renderer, self.train[torch.linspace(0, len(self.train) - 1, min(16, len(self.train))).round().long()])
         model = GaussianAvatarModel.on_triangles(len(rig.faces), 1, cfg.sh_degree, colors.cpu()).to(device)
@@ -220,8 +226,11 @@ class GaussianFitter:
             bar.update(1)
             if self.iteration % 20 == 0:
                 bar.set_postfix(loss=f"{loss:.4f}", gaussians=self.state.model.num_gaussians, refresh=False)
-            due = (self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == self.cfg.iterations
-                   or time.monotonic() - saved_at >= self.cfg.checkpoint_seconds)
+            due = (
+                self.iteration % self.cfg.checkpoint_every == 0
+                or self.iteration == self.cfg.iterations
+                or time.monotonic() - saved_at >= self.cfg.checkpoint_seconds
+            )
             if checkpoint is not None and due:
                 self.save_checkpoint(checkpoint)
                 saved_at = time.monotonic()
@@ -230,11 +239,14 @@ class GaussianFitter:
     def save_checkpoint(self, path: Path) -> None:
         m = self.state.model
         blob = {
-            "iteration": self.iteration, "iterations": self.cfg.iterations,
+            "iteration": self.iteration,
+            "iterations": self.cfg.iterations,
             "model": {k: getattr(m, k).detach().cpu() for k in MODEL_ARRAYS},
             "state": {k: v.detach().cpu() for k, v in self.state.state_dict().items() if not k.startswith("model.")},
-            "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
-            "densify": {k: v.cpu() for k, v in self.densify_state.items()}, "losses": self.losses,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "densify": {k: v.cpu() for k, v in self.densify_state.items()},
+            "losses": self.losses,
         }
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)

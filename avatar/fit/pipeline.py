@@ -61,9 +61,12 @@ class FitResult:
     def summary(self) -> str:
         m = self.metrics
         held = m["heldout"]
-        return (f"wrote {self.folder}: {m['frames']['used']} frames used ({m['frames']['dropped']} without a face), "
-                f"{m['gaussians']} Gaussians, held-out PSNR {held.get('psnr', float('nan')):.2f} dB / SSIM {held.get('ssim', float('nan')):.3f}, "
-                f"{m['seconds']['total']:.0f} s on {m['device']}")
+        return (
+            f"wrote {self.folder}: {m['frames']['used']} frames used ({m['frames']['dropped']} without a face), "
+            f"{m['gaussians']} Gaussians, held-out PSNR {held.get('psnr', float('nan')):.2f} dB / "
+            f"SSIM {held.get('ssim', float('nan')):.3f}, "
+            f"{m['seconds']['total']:.0f} s on {m['device']}"
+        )
 
 
 def work_folder(output: Path) -> Path:
@@ -82,13 +85,16 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: FaceTrack | None = None,
-                checkpoint: Path | None = None) -> tuple[TrackedFrames, dict]:
+def track_video(
+    vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: FaceTrack | None = None, checkpoint: Path | None = None
+) -> tuple[TrackedFrames, dict]:
     """Stages 1, 2 and 4 on decoded frames: landmarks (unless `track` brings them), crops,
     and the rig tracked to them (continued from `checkpoint` when it exists)."""
     if rig.landmark_faces.numel() == 0:
-        raise L2TError(f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs; "
-                       "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
+        raise L2TError(
+            f"the rig {rig.data.name} has no landmark embedding, which fitting a video needs; "
+            "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)"
+        )
     seconds = {}
     t = time.perf_counter()
     if track is None:
@@ -99,16 +105,30 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
     if len(track.frame_indices) == 0:
         raise L2TError(f"no face found in {video} ({track.num_frames} frames)")
     if len(track.frame_indices) < MIN_FRAMES:
-        raise L2TError(f"only {len(track.frame_indices)} of {track.num_frames} frames of {video} show a face; fitting needs at least {MIN_FRAMES}")
+        raise L2TError(
+            f"only {len(track.frame_indices)} of {track.num_frames} frames of {video} show a face; fitting needs at least {MIN_FRAMES}"
+        )
     if opts.landmark_indices is not None:
         track.landmarks = track.landmarks[:, opts.landmark_indices]
     if rig.landmark_faces.numel() != track.landmarks.shape[1]:
-        raise L2TError(f"the rig {rig.data.name} embeds {rig.landmark_faces.numel()} landmarks, MediaPipe gives {track.landmarks.shape[1]}; "
-                       "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)")
+        raise L2TError(
+            f"the rig {rig.data.name} embeds {rig.landmark_faces.numel()} landmarks, MediaPipe gives {track.landmarks.shape[1]}; "
+            "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)"
+        )
     t = time.perf_counter()
-    seq = track_sequence(rig, track.landmarks, vf.size, track.frame_indices, vf.fps, track.blendshapes, track.blendshape_names,
-                         track.head_transforms, dataclasses.replace(opts.tracking, checkpoint_seconds=opts.checkpoint_seconds),
-                         progress=opts.progress, checkpoint=checkpoint)
+    seq = track_sequence(
+        rig,
+        track.landmarks,
+        vf.size,
+        track.frame_indices,
+        vf.fps,
+        track.blendshapes,
+        track.blendshape_names,
+        track.head_transforms,
+        dataclasses.replace(opts.tracking, checkpoint_seconds=opts.checkpoint_seconds),
+        progress=opts.progress,
+        checkpoint=checkpoint,
+    )
     seconds["tracking"] = time.perf_counter() - t
     boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
@@ -120,21 +140,43 @@ def track_video(vf: VideoFrames, video: str, rig: Rig, opts: FitOptions, track: 
         head = project_points(verts, TRACKING_VIEW.to(verts.device), seq.K.to(verts.device)).cpu().numpy()
     person = np.stack([person_mask(h, *vf.size) for h in head])
     data = TrackedFrames(
-        images=crops, Ks=torch.from_numpy(Ks).float(), world_to_cam=TRACKING_VIEW.expand(len(crops), 4, 4).clone(),
-        params={k: v.cpu() for k, v in seq.params.items()}, shape=seq.shape.cpu(), vertex_offsets=seq.vertex_offsets.cpu(),
-        fps=vf.fps, video_frames=track.frame_indices, background=median_background(frames, person), crop_boxes=boxes,
-        rig=rig_reference(opts.rig_path))
+        images=crops,
+        Ks=torch.from_numpy(Ks).float(),
+        world_to_cam=TRACKING_VIEW.expand(len(crops), 4, 4).clone(),
+        params={k: v.cpu() for k, v in seq.params.items()},
+        shape=seq.shape.cpu(),
+        vertex_offsets=seq.vertex_offsets.cpu(),
+        fps=vf.fps,
+        video_frames=track.frame_indices,
+        background=median_background(frames, person),
+        crop_boxes=boxes,
+        rig=rig_reference(opts.rig_path),
+    )
     info = {
         "frames": {"video": track.num_frames, "used": len(crops), "dropped": track.dropped},
-        "tracking": {"landmark_error_px": float(np.mean(seq.landmark_error_px)), "focal_px": float(seq.K[0, 0]),
-                     "image_size": list(vf.size), "crop_size": size, "source_scale": vf.scale},
+        "tracking": {
+            "landmark_error_px": float(np.mean(seq.landmark_error_px)),
+            "focal_px": float(seq.K[0, 0]),
+            "image_size": list(vf.size),
+            "crop_size": size,
+            "source_scale": vf.scale,
+        },
         "seconds": seconds,
     }
     return data, info
 
 
-def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: Rig, opts: FitOptions, tracked: str | Path | None = None,
-               device: torch.device = torch.device("cpu"), command: str | None = None, log=print, face_track: FaceTrack | None = None) -> FitResult:
+def fit_avatar(
+    video: str | Path | VideoFrames | None,
+    output: str | Path,
+    rig: Rig,
+    opts: FitOptions,
+    tracked: str | Path | None = None,
+    device: torch.device = torch.device("cpu"),
+    command: str | None = None,
+    log=print,
+    face_track: FaceTrack | None = None,
+) -> FitResult:
     """Fit an avatar from a video (a path, or frames already decoded) or an already tracked
     folder, and write the avatar folder. `face_track` gives landmarks found elsewhere."""
     start = time.perf_counter()
@@ -158,8 +200,9 @@ def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: 
         vf = video if isinstance(video, VideoFrames) else read_video(video)
         if vf.scale < 1:
             log(f"{video}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
-        data, info = track_video(vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track,
-                                 checkpoint=work / "tracking.pt")
+        data, info = track_video(
+            vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track, checkpoint=work / "tracking.pt"
+        )
         with atomic_folder(own_tracked) as tmp:
             write_tracked_folder(tmp, data, rig.data.expression_names)
         (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -168,9 +211,12 @@ def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: 
         raise L2TError(f"{data.num_frames} tracked frames; fitting needs at least {MIN_FRAMES}")
 
     train, heldout = heldout_split(data.num_frames)
-    cfg = OptimizeConfig(iterations=opts.iterations or default_iterations(device),
-                         batch=opts.batch or (8 if device.type == "cuda" else 1), seed=opts.seed,
-                         checkpoint_seconds=opts.checkpoint_seconds)
+    cfg = OptimizeConfig(
+        iterations=opts.iterations or default_iterations(device),
+        batch=opts.batch or (8 if device.type == "cuda" else 1),
+        seed=opts.seed,
+        checkpoint_seconds=opts.checkpoint_seconds,
+    )
     cfg.checkpoint_every = max(100, cfg.iterations // 6)
     t = time.perf_counter()
     fitter = GaussianFitter(rig, data, train, cfg, device)
@@ -184,14 +230,22 @@ def fit_avatar(video: str | Path | VideoFrames | None, output: str | Path, rig: 
 
     train_eval = train[np.unique(np.linspace(0, len(train) - 1, min(100, len(train))).round().astype(int))]
     metrics = {
-        **info, "heldout": fitter.evaluate(heldout), "train": fitter.evaluate(train_eval),
-        "gaussians": fitter.state.model.num_gaussians, "iterations": cfg.iterations, "device": _device_name(device),
+        **info,
+        "heldout": fitter.evaluate(heldout),
+        "train": fitter.evaluate(train_eval),
+        "gaussians": fitter.state.model.num_gaussians,
+        "iterations": cfg.iterations,
+        "device": _device_name(device),
         "final_loss": float(np.mean(fitter.losses[-50:])) if fitter.losses else None,
         "heldout_rule": "the last 10% of the tracked frames are never trained on",
     }
-    avatar = Avatar(rig, fitter.state.model, data.shape[: rig.num_shapes].clone(),
-                    data.vertex_offsets.clone() if data.vertex_offsets is not None else None,
-                    {"rig": data.rig or rig_reference(opts.rig_path), "fit": {k: metrics[k] for k in ("heldout", "train", "frames")}})
+    avatar = Avatar(
+        rig,
+        fitter.state.model,
+        data.shape[: rig.num_shapes].clone(),
+        data.vertex_offsets.clone() if data.vertex_offsets is not None else None,
+        {"rig": data.rig or rig_reference(opts.rig_path), "fit": {k: metrics[k] for k in ("heldout", "train", "frames")}},
+    )
     with atomic_folder(output) as tmp:
         write_avatar_files(avatar, tmp, opts.rig_path, command)
         if opts.preview:

@@ -15,10 +15,10 @@ import torch
 
 from avatar.avatar import Avatar
 from avatar.io.video import Mp4Writer
+from avatar.motion import DEFAULT_FPS
 from avatar.render.animate import head_framing
 from avatar.render.cameras import orbit_camera
 from avatar.render.gaussian import render_gaussians
-from avatar.motion import DEFAULT_FPS
 
 
 def synthetic_motion(avatar: Avatar, num_frames: int, fps: float = DEFAULT_FPS) -> dict[str, torch.Tensor]:
@@ -30,13 +30,15 @@ def synthetic_motion(avatar: Avatar, num_frames: int, fps: float = DEFAULT_FPS) 
     for name, value in (("mouthSmile_L", 0.5 * (1 - torch.cos(1.3 * t))), ("mouthSmile_R", 0.5 * (1 - torch.cos(1.3 * t)))):
         if name in names:
             expression[:, names.index(name)] = 0.6 * value
-    blink = torch.exp(-((t % 1.7 - 0.8) / 0.06) ** 2)
+    blink = torch.exp(-(((t % 1.7 - 0.8) / 0.06) ** 2))
     for name in ("eyeBlink_L", "eyeBlink_R"):
         if name in names:
             expression[:, names.index(name)] = blink
     jaw = torch.zeros(num_frames, 3)
     jaw[:, 0] = 0.12 * (1 - torch.cos(2 * math.pi * 2.2 * t)) * (0.6 + 0.4 * torch.sin(2 * math.pi * 0.37 * t))
-    rotation = torch.stack([0.08 * torch.sin(2 * math.pi * 0.3 * t), 0.3 * torch.sin(2 * math.pi * 0.21 * t), 0.04 * torch.sin(2 * math.pi * 0.5 * t)], -1)
+    rotation = torch.stack(
+        [0.08 * torch.sin(2 * math.pi * 0.3 * t), 0.3 * torch.sin(2 * math.pi * 0.21 * t), 0.04 * torch.sin(2 * math.pi * 0.5 * t)], -1
+    )
     return {"expression": expression, "jaw": jaw, "rotation": rotation}
 
 
@@ -58,11 +60,15 @@ def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = DE
     shape = avatar.shape[None] if avatar.shape.numel() else None
     frames = []
     for start in range(0, num_frames, batch):
-        part = {k: v[start:start + batch].to(dev) for k, v in motion.items()}
+        part = {k: v[start : start + batch].to(dev) for k, v in motion.items()}
         n = len(part["jaw"])
-        verts = avatar.rig(shape=shape.expand(n, -1) if shape is not None else None, vertex_offsets=avatar.vertex_offsets, batch_size=n, **part).vertices
+        verts = avatar.rig(
+            shape=shape.expand(n, -1) if shape is not None else None, vertex_offsets=avatar.vertex_offsets, batch_size=n, **part
+        ).vertices
         w = avatar.world(verts)
-        out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, cam.world_to_cam[None].to(dev), cam.K[None].to(dev), size, size, w.sh_degree)
+        out = render_gaussians(
+            w.means, w.quats, w.scales, w.opacities, w.sh, cam.world_to_cam[None].to(dev), cam.K[None].to(dev), size, size, w.sh_degree
+        )
         images = out.rgb[:, 0] + (1 - out.alpha[:, 0]) * bg
         frames.append((images.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy())
     truth = {"motion": {k: v.numpy() for k, v in motion.items()}, "K": cam.K.numpy(), "world_to_cam": cam.world_to_cam.numpy(), "fps": fps}

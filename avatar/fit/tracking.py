@@ -93,8 +93,12 @@ class TrackedSequence:
         frames = slice(None) if frames is None else frames
         params = {k: v[frames].to(rig.v_template.device) for k, v in self.params.items()}
         n = params["rotation"].shape[0]
-        return rig(shape=self.shape.to(rig.v_template.device)[None].expand(n, -1), vertex_offsets=self.vertex_offsets.to(rig.v_template.device),
-                   batch_size=n, **params).vertices
+        return rig(
+            shape=self.shape.to(rig.v_template.device)[None].expand(n, -1),
+            vertex_offsets=self.vertex_offsets.to(rig.v_template.device),
+            batch_size=n,
+            **params,
+        ).vertices
 
 
 def landmark_weights(num_landmarks: int) -> torch.Tensor:
@@ -175,10 +179,12 @@ def track_sequence(
 
     # Seeds: depth from the face's width, position from the landmarks' centre.
     rest = rig.landmarks(rig.v_template[None])[0]
-    rest_width = float((rest[:, 0].max() - rest[:, 0].min()))
+    rest_width = float(rest[:, 0].max() - rest[:, 0].min())
     depth = f0 * rest_width / (target[..., 0].amax(1) - target[..., 0].amin(1)).clamp_min(1.0)
     centre = target.mean(1)
-    translation = torch.stack([(centre[:, 0] - width / 2) * depth / f0, -(centre[:, 1] - height / 2) * depth / f0, -depth], -1) - rest.mean(0)
+    translation = torch.stack([(centre[:, 0] - width / 2) * depth / f0, -(centre[:, 1] - height / 2) * depth / f0, -depth], -1) - rest.mean(
+        0
+    )
     p = {
         "rotation": _seed_rotation(head_transforms).to(dev) if head_transforms is not None else torch.zeros(n, 3, device=dev),
         "translation": translation,
@@ -220,9 +226,13 @@ def track_sequence(
         def prior(x: torch.Tensor) -> torch.Tensor:
             return x.square().sum(-1).mean()
 
-        reg = (cfg.smooth_rotation * smooth(p["rotation"]) + cfg.smooth_translation * smooth(p["translation"] / rest_width)
-               + cfg.smooth_jaw * smooth(p["jaw"]) + cfg.smooth_expression * smooth(p["expression"])
-               + cfg.smooth_eyes * smooth(p["eyes"]))
+        reg = (
+            cfg.smooth_rotation * smooth(p["rotation"])
+            + cfg.smooth_translation * smooth(p["translation"] / rest_width)
+            + cfg.smooth_jaw * smooth(p["jaw"])
+            + cfg.smooth_expression * smooth(p["expression"])
+            + cfg.smooth_eyes * smooth(p["eyes"])
+        )
         reg = reg + cfg.prior_expression * prior(p["expression"]) + cfg.prior_neck * prior(p["neck"]) + cfg.prior_eyes * prior(p["eyes"])
         if with_identity:
             reg = reg + cfg.prior_shape * shape.square().sum() + cfg.prior_offsets * prior(offs / rest_width)
@@ -230,16 +240,25 @@ def track_sequence(
         return data + reg, per_frame
 
     stages = [
-        ("rigid", cfg.rigid_steps, [{"params": [p["rotation"]], "lr": cfg.lr_rigid_rotation},
-                                    {"params": [p["translation"]], "lr": cfg.lr_rigid_translation}], False),
-        ("track", cfg.steps, [
-            {"params": [p["rotation"], p["neck"], p["jaw"], p["eyes"]], "lr": cfg.lr_pose},
-            {"params": [p["translation"]], "lr": cfg.lr_translation},
-            {"params": [p["expression"]], "lr": cfg.lr_expression},
-            {"params": [shape], "lr": cfg.lr_shape},
-            {"params": [free_offsets], "lr": cfg.lr_offsets},
-            {"params": [log_focal], "lr": cfg.lr_focal},
-        ], True),
+        (
+            "rigid",
+            cfg.rigid_steps,
+            [{"params": [p["rotation"]], "lr": cfg.lr_rigid_rotation}, {"params": [p["translation"]], "lr": cfg.lr_rigid_translation}],
+            False,
+        ),
+        (
+            "track",
+            cfg.steps,
+            [
+                {"params": [p["rotation"], p["neck"], p["jaw"], p["eyes"]], "lr": cfg.lr_pose},
+                {"params": [p["translation"]], "lr": cfg.lr_translation},
+                {"params": [p["expression"]], "lr": cfg.lr_expression},
+                {"params": [shape], "lr": cfg.lr_shape},
+                {"params": [free_offsets], "lr": cfg.lr_offsets},
+                {"params": [log_focal], "lr": cfg.lr_focal},
+            ],
+            True,
+        ),
     ]
     variables = {**p, "shape": shape, "free_offsets": free_offsets, "log_focal": log_focal}
     resumed = _read_tracking_checkpoint(checkpoint, variables) if checkpoint is not None and checkpoint.is_file() else None
@@ -273,14 +292,25 @@ def track_sequence(
         _, per_frame = loss_terms(True)
         error_px = (per_frame.sqrt() * face_size).cpu().numpy()
         return TrackedSequence(
-            frame_indices=np.asarray(frame_indices), params={k: v.detach().clone() for k, v in p.items()},
-            shape=shape.detach().clone(), vertex_offsets=offsets().detach().clone(), K=intrinsics().detach().clone(),
-            image_size=(width, height), fps=fps, landmark_error_px=error_px)
+            frame_indices=np.asarray(frame_indices),
+            params={k: v.detach().clone() for k, v in p.items()},
+            shape=shape.detach().clone(),
+            vertex_offsets=offsets().detach().clone(),
+            K=intrinsics().detach().clone(),
+            image_size=(width, height),
+            fps=fps,
+            landmark_error_px=error_px,
+        )
 
 
 def _write_tracking_checkpoint(path: Path, variables: dict[str, torch.Tensor], stage: int, step: int, opt, sched) -> None:
-    blob = {"stage": stage, "step": step, "variables": {k: v.detach().cpu() for k, v in variables.items()},
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+    blob = {
+        "stage": stage,
+        "step": step,
+        "variables": {k: v.detach().cpu() for k, v in variables.items()},
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+    }
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 

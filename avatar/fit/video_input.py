@@ -32,8 +32,11 @@ class VideoFrames:
 
 def variable_frame_fraction(path: str | Path) -> float:
     """Fraction of frames whose duration differs from the rest (ffmpeg's vfrdet filter); 0 when constant."""
-    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-vf", "vfrdet", "-an", "-f", "null", "-"],
-                         capture_output=True, text=True).stderr
+    log = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-vf", "vfrdet", "-an", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
     found = re.findall(r"VFR:([-\d.naNinf]+) \((\d+)/(\d+)\)", log)
     if not found:
         return 0.0
@@ -59,8 +62,10 @@ def read_video(path: str | Path, max_side: int = MAX_SIDE, max_frames: int | Non
         raise L2TError(f"{path} has no usable video stream")
     fraction = variable_frame_fraction(path)
     if fraction > VFR_TOLERANCE:
-        raise L2TError(f"{path} has a variable frame rate ({100 * fraction:.0f}% of frames differ in duration); "
-                       f"convert it first: ffmpeg -i {path.name} -fps_mode cfr -r {fps:g} fixed.mp4")
+        raise L2TError(
+            f"{path} has a variable frame rate ({100 * fraction:.0f}% of frames differ in duration); "
+            f"convert it first: ffmpeg -i {path.name} -fps_mode cfr -r {fps:g} fixed.mp4"
+        )
     scale = min(1.0, max_side / max(width, height))
     out_size = (max(2, round(width * scale)), max(2, round(height * scale)))
     frames = []

@@ -23,8 +23,9 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def read_audio(path: str | Path, sample_rate: int = SPEECH_RATE, raw_pcm_rate: int | None = None,
-               max_seconds: float | None = None) -> np.ndarray:
+def read_audio(
+    path: str | Path, sample_rate: int = SPEECH_RATE, raw_pcm_rate: int | None = None, max_seconds: float | None = None
+) -> np.ndarray:
     """Decode a file's (first) audio track to mono float32 in [-1, 1] at ``sample_rate``.
 
     Channels are averaged. ``raw_pcm_rate`` reads headerless signed 16-bit mono PCM at that rate
@@ -37,8 +38,26 @@ def read_audio(path: str | Path, sample_rate: int = SPEECH_RATE, raw_pcm_rate: i
         raise L2TError(f"audio file not found: {path}")
     source = ["-f", "s16le", "-ar", str(raw_pcm_rate), "-ac", "1"] if raw_pcm_rate else []
     limit = ["-t", f"{max_seconds + 1.0:.3f}"] if max_seconds is not None else []
-    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", *source, "-i", str(path), "-vn", "-map", "0:a:0?", *limit,
-           "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "-"]
+    cmd = [
+        ffmpeg_exe(),
+        "-v",
+        "error",
+        "-nostdin",
+        *source,
+        "-i",
+        str(path),
+        "-vn",
+        "-map",
+        "0:a:0?",
+        *limit,
+        "-f",
+        "f32le",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-",
+    ]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()

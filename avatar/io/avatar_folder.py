@@ -28,10 +28,10 @@ import torch
 from avatar import __version__
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
-from avatar.io.atomic import atomic_folder
 from avatar.gaussians import GaussianAvatarModel
+from avatar.io.atomic import atomic_folder
 from avatar.io.npz import read_npz
-from avatar.rig import L2T_HEAD_PATH, DEFAULT_RIG_NAME, Rig, load_rig_data, resolve_rig_path
+from avatar.rig import DEFAULT_RIG_NAME, L2T_HEAD_PATH, Rig, load_rig_data, resolve_rig_path
 
 FORMAT = "l2t-avatar"
 FORMAT_VERSION = 1
@@ -130,7 +130,7 @@ def _read_meta(meta_path: Path, folder: Path) -> dict:
     if version > FORMAT_VERSION:
         raise L2TError(f"{folder} was written by a newer l2t-avatar (format version {version}); upgrade to load it")
     if not isinstance(meta.get("rig", {}), dict):
-        raise L2TError(f"{meta_path}: rig must be an object like {{\"name\": \"l2t-head\"}}, got {meta['rig']!r}")
+        raise L2TError(f'{meta_path}: rig must be an object like {{"name": "l2t-head"}}, got {meta["rig"]!r}')
     return meta
 
 

@@ -24,8 +24,12 @@ def write_splat_ply(path: str | Path, means, quats, scales, opacities, sh) -> Pa
     rest = sh[:, 1:, :].transpose(0, 2, 1).reshape(n, -1)  # channel-major, as 3DGS writes it
     opac = np.clip(opacities, 1e-6, 1 - 1e-6)
     columns = [
-        ("x", means[:, 0]), ("y", means[:, 1]), ("z", means[:, 2]),
-        ("nx", np.zeros(n)), ("ny", np.zeros(n)), ("nz", np.zeros(n)),
+        ("x", means[:, 0]),
+        ("y", means[:, 1]),
+        ("z", means[:, 2]),
+        ("nx", np.zeros(n)),
+        ("ny", np.zeros(n)),
+        ("nz", np.zeros(n)),
         *[(f"f_dc_{c}", sh[:, 0, c]) for c in range(3)],
         *[(f"f_rest_{i}", rest[:, i]) for i in range(3 * (k - 1))],
         ("opacity", np.log(opac / (1 - opac))),
@@ -52,7 +56,9 @@ def read_splat_ply(path: str | Path) -> dict[str, np.ndarray]:
     n = len(v.data)
     k = 1 + len(rest_names) // 3
     dc = np.stack([v[f"f_dc_{c}"] for c in range(3)], -1)
-    rest = np.stack([v[r] for r in rest_names], -1).reshape(n, 3, k - 1).transpose(0, 2, 1) if rest_names else np.zeros((n, 0, 3), np.float32)
+    rest = (
+        np.stack([v[r] for r in rest_names], -1).reshape(n, 3, k - 1).transpose(0, 2, 1) if rest_names else np.zeros((n, 0, 3), np.float32)
+    )
     return {
         "means": np.stack([v["x"], v["y"], v["z"]], -1),
         "quats": np.stack([v[f"rot_{i}"] for i in range(4)], -1),

@@ -25,8 +25,9 @@ def load_torch_file(path: str | Path, what: str):
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "GLOBAL" in str(exc) or "global" in str(exc):  # it names a class or function to build: refused
-            raise L2TError(f"refusing {what} {path}: it holds Python objects other than tensors and plain data, "
-                           "which l2t-avatar never unpickles") from None
+            raise L2TError(
+                f"refusing {what} {path}: it holds Python objects other than tensors and plain data, which l2t-avatar never unpickles"
+            ) from None
         raise L2TError(f"cannot read {what} {path}: not a torch file (or a damaged one)") from None
     except Exception as exc:  # truncated, not a torch file, wrong zip layout...
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -33,7 +33,14 @@ from avatar.motion import DEFAULT_FPS
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 # VHAP's FLAME parameter names <-> our rig's forward() arguments.
-PARAM_NAMES = {"rotation": "rotation", "translation": "translation", "neck": "neck_pose", "jaw": "jaw_pose", "eyes": "eyes_pose", "expression": "expr"}
+PARAM_NAMES = {
+    "rotation": "rotation",
+    "translation": "translation",
+    "neck": "neck_pose",
+    "jaw": "jaw_pose",
+    "eyes": "eyes_pose",
+    "expression": "expr",
+}
 
 
 @dataclass
@@ -78,10 +85,17 @@ def write_tracked_folder(folder: Path, frames: TrackedFrames, expression_names: 
         K = frames.Ks[i].cpu().numpy()
         cam_to_world = np.linalg.inv(frames.world_to_cam[i].cpu().numpy().astype(np.float64)) @ OPENGL_TO_OPENCV
         entry = {
-            "timestep_index": i, "video_frame": int(frames.video_frames[i]),
-            "file_path": f"images/{name}.jpg", "flame_param_path": f"flame_param/{name}.npz",
-            "fl_x": float(K[0, 0]), "fl_y": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
-            "w": frames.size, "h": frames.size, "transform_matrix": cam_to_world.tolist(),
+            "timestep_index": i,
+            "video_frame": int(frames.video_frames[i]),
+            "file_path": f"images/{name}.jpg",
+            "flame_param_path": f"flame_param/{name}.npz",
+            "fl_x": float(K[0, 0]),
+            "fl_y": float(K[1, 1]),
+            "cx": float(K[0, 2]),
+            "cy": float(K[1, 2]),
+            "w": frames.size,
+            "h": frames.size,
+            "transform_matrix": cam_to_world.tolist(),
         }
         if frames.crop_boxes is not None:
             entry["crop_box"] = [float(v) for v in frames.crop_boxes[i]]
@@ -142,12 +156,16 @@ def read_tracked_folder(folder: str | Path, num_vertices: int, num_expressions: 
     if meta.get("background"):
         background = np.asarray(_open_image(folder / meta["background"]["path"], "RGB"))
     return TrackedFrames(
-        images=np.stack(images), Ks=torch.tensor(Ks, dtype=torch.float32), world_to_cam=torch.from_numpy(np.stack(w2c)).float(),
+        images=np.stack(images),
+        Ks=torch.tensor(Ks, dtype=torch.float32),
+        world_to_cam=torch.from_numpy(np.stack(w2c)).float(),
         params={k: torch.from_numpy(np.stack(v).astype(np.float32)) for k, v in params.items()},
         shape=torch.from_numpy(np.asarray(shape if shape is not None else np.zeros(0), np.float32).reshape(-1)),
-        vertex_offsets=offsets_t, fps=float(meta.get("fps", DEFAULT_FPS)),
+        vertex_offsets=offsets_t,
+        fps=float(meta.get("fps", DEFAULT_FPS)),
         video_frames=np.array([e.get("video_frame", e.get("timestep_index", i)) for i, e in enumerate(entries)], np.int64),
-        masks=np.stack(masks) if masks else None, background=background,
+        masks=np.stack(masks) if masks else None,
+        background=background,
         crop_boxes=np.array(boxes, np.float64) if len(boxes) == len(entries) and background is not None else None,
         rig=meta.get("rig"),
     )

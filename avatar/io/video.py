@@ -17,8 +17,8 @@ from avatar.io.audio import ffmpeg_exe, read_audio
 class Mp4Writer:
     """Stream frames into an MP4 written atomically (the final name appears only on success).
 
-        with Mp4Writer("out.mp4", width, height, fps=25, audio="speech.wav") as w:
-            w.write(frame_uint8_hxwx3)
+    with Mp4Writer("out.mp4", width, height, fps=25, audio="speech.wav") as w:
+        w.write(frame_uint8_hxwx3)
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, audio: str | Path | None = None, quality: int = 7):
@@ -29,15 +29,23 @@ class Mp4Writer:
         self.path, self.width, self.height, self.fps, self.audio, self.quality = Path(path), width, height, fps, audio, quality
         self.frames = 0
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Mp4Writer:
         import imageio_ffmpeg
 
         self._atomic = atomic_path(self.path)
         tmp = self._tmp = self._atomic.__enter__()
         self._gen = imageio_ffmpeg.write_frames(
-            str(tmp), (self.width, self.height), fps=self.fps, codec="libx264", pix_fmt_out="yuv420p",
-            quality=self.quality, macro_block_size=1, audio_path=str(self.audio) if self.audio else None,
-            audio_codec="aac" if self.audio else None, output_params=["-movflags", "+faststart"], ffmpeg_log_level="error",
+            str(tmp),
+            (self.width, self.height),
+            fps=self.fps,
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            quality=self.quality,
+            macro_block_size=1,
+            audio_path=str(self.audio) if self.audio else None,
+            audio_codec="aac" if self.audio else None,
+            output_params=["-movflags", "+faststart"],
+            ffmpeg_log_level="error",
         )
         try:
             self._gen.send(None)
@@ -72,7 +80,6 @@ class Mp4Writer:
             self._atomic.__exit__(L2TError, error, None)  # removes the temporary file
             raise error
         self._atomic.__exit__(exc_type, exc, tb)  # on another error: removes it, and that error goes on
-
 
     def _check_written(self) -> L2TError | None:
         """imageio-ffmpeg does not report ffmpeg's exit status, so read the result's header back:

@@ -45,7 +45,9 @@ def avatar_cameras(avatar: Avatar, camera: str, num_frames: int, size: int) -> l
 
 
 @torch.no_grad()
-def render_frames(avatar: Avatar, motion: Motion, cameras: list[Camera], background=(1.0, 1.0, 1.0), batch: int = 8, backend: str = "auto") -> Iterator[np.ndarray]:
+def render_frames(
+    avatar: Avatar, motion: Motion, cameras: list[Camera], background=(1.0, 1.0, 1.0), batch: int = 8, backend: str = "auto"
+) -> Iterator[np.ndarray]:
     """Yield uint8 frames [H, W, 3], rendering `batch` frames at a time."""
     dev = avatar.device
     bg = torch.tensor(background, dtype=torch.float32, device=dev)
@@ -55,15 +57,36 @@ def render_frames(avatar: Avatar, motion: Motion, cameras: list[Camera], backgro
         cams = cameras[start:stop]
         viewmats = torch.stack([c.world_to_cam for c in cams]).to(dev)[:, None]
         ks = torch.stack([c.K for c in cams]).to(dev)[:, None]
-        out = render_gaussians(world.means, world.quats, world.scales, world.opacities, world.sh, viewmats, ks,
-                               cams[0].width, cams[0].height, world.sh_degree, bg, backend=backend)
+        out = render_gaussians(
+            world.means,
+            world.quats,
+            world.scales,
+            world.opacities,
+            world.sh,
+            viewmats,
+            ks,
+            cams[0].width,
+            cams[0].height,
+            world.sh_degree,
+            bg,
+            backend=backend,
+        )
         frames = (out.rgb[:, 0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
         yield from frames
 
 
-def render_motion_to_mp4(avatar: Avatar, motion: Motion, output: str | Path, size: int = 512, camera: str = "front",
-                         audio: str | Path | None = None, background=(1.0, 1.0, 1.0), progress: bool = True, backend: str = "auto",
-                         on_frame: Callable[[int, int], None] | None = None) -> RenderStats:
+def render_motion_to_mp4(
+    avatar: Avatar,
+    motion: Motion,
+    output: str | Path,
+    size: int = 512,
+    camera: str = "front",
+    audio: str | Path | None = None,
+    background=(1.0, 1.0, 1.0),
+    progress: bool = True,
+    backend: str = "auto",
+    on_frame: Callable[[int, int], None] | None = None,
+) -> RenderStats:
     """Render a motion to an MP4 (atomically), with an optional audio track.
 
     Rendering and H.264 encoding overlap: a writer thread feeds the encoder while the next
@@ -94,7 +117,7 @@ class BackgroundWriter:
                 except BaseException as exc:  # surfaced in put() / __exit__
                     self.error = exc
 
-    def __enter__(self) -> "BackgroundWriter":
+    def __enter__(self) -> BackgroundWriter:
         self.thread.start()
         return self
 

@@ -23,7 +23,7 @@ class Camera:
     width: int
     height: int
 
-    def to(self, device) -> "Camera":
+    def to(self, device) -> Camera:
         return Camera(self.world_to_cam.to(device), self.K.to(device), self.width, self.height)
 
     def transform(self, points: torch.Tensor) -> torch.Tensor:
@@ -49,8 +49,9 @@ def pinhole_intrinsics(focal, width: int, height: int) -> torch.Tensor:
     gradients flow through it), principal point at the image centre."""
     f = torch.as_tensor(focal, dtype=torch.float32)
     zero = torch.zeros_like(f)
-    return torch.stack([torch.stack([f, zero, zero + width / 2]), torch.stack([zero, f, zero + height / 2]),
-                        torch.stack([zero, zero, zero + 1.0])])
+    return torch.stack(
+        [torch.stack([f, zero, zero + width / 2]), torch.stack([zero, f, zero + height / 2]), torch.stack([zero, zero, zero + 1.0])]
+    )
 
 
 def intrinsics_from_fov(fov_deg: float, width: int, height: int) -> torch.Tensor:
@@ -83,7 +84,9 @@ def orbit_eye(target, distance: float, yaw_deg: float, pitch_deg: float = 0.0) -
     return torch.as_tensor(target, dtype=torch.float32) + distance * offset
 
 
-def orbit_camera(target, distance: float, yaw_deg: float, pitch_deg: float = 0.0, fov_deg: float = 20.0, width: int = 512, height: int = 512) -> Camera:
+def orbit_camera(
+    target, distance: float, yaw_deg: float, pitch_deg: float = 0.0, fov_deg: float = 20.0, width: int = 512, height: int = 512
+) -> Camera:
     """A camera orbiting `target`, looking at it."""
     eye = orbit_eye(target, distance, yaw_deg, pitch_deg)
     return Camera(look_at(eye, target), intrinsics_from_fov(fov_deg, width, height), width, height)

@@ -65,8 +65,14 @@ def render_gaussians(
     if pick_backend(means.device, backend) == "gsplat":
         return _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, height, sh_degree, bg)
     frames = [
-        torch.stack([_render_torch_one(means[i], quats[i], scales[i], opacities[i], sh[i], viewmats[i, c], Ks[i, c], width, height, sh_degree, bg)
-                     for c in range(viewmats.shape[1])])
+        torch.stack(
+            [
+                _render_torch_one(
+                    means[i], quats[i], scales[i], opacities[i], sh[i], viewmats[i, c], Ks[i, c], width, height, sh_degree, bg
+                )
+                for c in range(viewmats.shape[1])
+            ]
+        )
         for i in range(b)
     ]
     out = torch.stack(frames)  # [B, C, H, W, 5]
@@ -78,9 +84,21 @@ def _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, hei
 
     c = viewmats.shape[1]
     img, alpha, _ = rasterization(
-        means, quats, scales, opacities, sh, viewmats, Ks, width, height,
-        near_plane=NEAR_PLANE, eps2d=EPS2D, sh_degree=sh_degree, render_mode="RGB+ED",
-        backgrounds=bg.expand(means.shape[0], c, 3), packed=False,
+        means,
+        quats,
+        scales,
+        opacities,
+        sh,
+        viewmats,
+        Ks,
+        width,
+        height,
+        near_plane=NEAR_PLANE,
+        eps2d=EPS2D,
+        sh_degree=sh_degree,
+        render_mode="RGB+ED",
+        backgrounds=bg.expand(means.shape[0], c, 3),
+        packed=False,
     )
     depth = torch.where(alpha > 0, img[..., 3:4], torch.zeros_like(img[..., 3:4]))
     return RenderOutput(img[..., :3], alpha, depth)

@@ -1,9 +1,9 @@
 """The rig: FLAME-format parametric heads (official FLAME pickles, or our open l2t-head).
 
-    from avatar.rig import load_rig
-    rig = load_rig()                      # l2t-head, shipped in the package
-    rig = load_rig("~/flame/flame2023.pkl")  # official FLAME, if you have it
-    out = rig(jaw=torch.tensor([[0.2, 0, 0]]))
+from avatar.rig import load_rig
+rig = load_rig()                      # l2t-head, shipped in the package
+rig = load_rig("~/flame/flame2023.pkl")  # official FLAME, if you have it
+out = rig(jaw=torch.tensor([[0.2, 0, 0]]))
 """
 
 from __future__ import annotations

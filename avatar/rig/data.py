@@ -110,10 +110,12 @@ class RigData:
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load_npz(cls, path: str | Path) -> "RigData":
+    def load_npz(cls, path: str | Path) -> RigData:
         """Read a rig written by save_npz; L2TError if the file is not one."""
         d = read_npz(path, "rig file")
-        missing = [k for k in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "j_regressor", "lbs_weights", "parents") if k not in d]
+        missing = [
+            k for k in ("v_template", "faces", "shapedirs", "exprdirs", "posedirs", "j_regressor", "lbs_weights", "parents") if k not in d
+        ]
         if missing:
             raise L2TError(f"rig file {path} lacks {', '.join(missing)}: not an l2t-avatar rig")
         rig = cls(
@@ -131,10 +133,7 @@ class RigData:
             expression_names=[str(s) for s in d.get("expression_names", np.array([], dtype=str))],
             landmark_faces=d.get("landmark_faces", np.zeros(0)).astype(np.int64),
             landmark_bary=d.get("landmark_bary", np.zeros((0, 3))).astype(np.float32),
-            named_landmarks={
-                str(n): int(i)
-                for n, i in zip(d.get("named_landmark_names", []), d.get("named_landmark_vertices", []))
-            },
+            named_landmarks={str(n): int(i) for n, i in zip(d.get("named_landmark_names", []), d.get("named_landmark_vertices", []))},
             regions={k.split(":", 1)[1]: v.astype(np.int64) for k, v in d.items() if k.startswith("region:")},
             uvs=d["uvs"].astype(np.float32) if "uvs" in d else None,
             uv_faces=d["uv_faces"].astype(np.int64) if "uv_faces" in d else None,

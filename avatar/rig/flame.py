@@ -112,8 +112,18 @@ def read_restricted_pickle(path: str | Path, what: str):
     try:
         with open(path, "rb") as fh:
             return _FlameUnpickler(fh, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            zipfile.BadZipFile, MemoryError, OverflowError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        zipfile.BadZipFile,
+        MemoryError,
+        OverflowError,
+    ) as exc:
         raise L2TError(f"{path} is not a readable {what} pickle ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 

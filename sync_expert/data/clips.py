@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sync_expert.data.datasets import CorpusDataset, SpeechMotionClip, open_dataset
-from sync_expert.features import quantise, speech_features
-from sync_expert.phones import PHONE_INDEX, PhoneAlignment
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
 from avatar.rig import load_rig
+from sync_expert.data.datasets import CorpusDataset, SpeechMotionClip, open_dataset
+from sync_expert.features import quantise, speech_features
+from sync_expert.phones import PHONE_INDEX, PhoneAlignment
 
 CACHE_VERSION = 1
 
@@ -86,8 +86,9 @@ def _save_cache(path: Path, clips: list[Clip]) -> None:
         "params": np.concatenate([c.params for c in clips]).astype(np.float16) if clips else np.zeros((0, 1), np.float16),
         "frame_index": np.cumsum([0] + [c.num_frames for c in clips]),
         "phones": np.concatenate([c.phones for c in clips]).astype(np.uint8) if clips else np.zeros(0, np.uint8),
-        "meta": np.array(json.dumps({"version": CACHE_VERSION, "clips": [
-            [c.clip_id, c.speaker, c.synthetic, c.source, c.fps] for c in clips]})),
+        "meta": np.array(
+            json.dumps({"version": CACHE_VERSION, "clips": [[c.clip_id, c.speaker, c.synthetic, c.source, c.fps] for c in clips]})
+        ),
     }
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -104,8 +105,10 @@ def _load_cache(path: Path) -> list[Clip] | None:
             ci, fi = d["code_index"], d["frame_index"]
     except (OSError, KeyError, ValueError):
         return None
-    return [Clip(cid, spk, syn, src, codes[ci[i]:ci[i + 1]], fps, params[fi[i]:fi[i + 1]], None, phones[fi[i]:fi[i + 1]])
-            for i, (cid, spk, syn, src, fps) in enumerate(meta["clips"])]
+    return [
+        Clip(cid, spk, syn, src, codes[ci[i] : ci[i + 1]], fps, params[fi[i] : fi[i + 1]], None, phones[fi[i] : fi[i + 1]])
+        for i, (cid, spk, syn, src, fps) in enumerate(meta["clips"])
+    ]
 
 
 def load_clips(root: str | Path, split: str, fps: float | None = None, progress: bool = False, front=None) -> ClipSet:
@@ -123,13 +126,23 @@ def load_clips(root: str | Path, split: str, fps: float | None = None, progress:
             if not (root / "items").is_dir():
                 raise L2TError(f"{root} has neither items/ nor a feature cache for split {split}")
             dataset = CorpusDataset(root, split, fps)
-            clips = [_from_motion_clip(dataset[i], fps, front) for i in tqdm(range(len(dataset)), desc=f"features ({split})",
-                                                                      disable=not progress, unit="clip")]
+            clips = [
+                _from_motion_clip(dataset[i], fps, front)
+                for i in tqdm(range(len(dataset)), desc=f"features ({split})", disable=not progress, unit="clip")
+            ]
             if not encoder:
                 cache.parent.mkdir(exist_ok=True)
                 _save_cache(cache, clips)
-        return ClipSet(clips, "corpus", int(lips["indices"].shape[0]), lips["template"], lips["indices"],
-                       float(lips["mouth_width"]), list(info["expression_names"]), info)
+        return ClipSet(
+            clips,
+            "corpus",
+            int(lips["indices"].shape[0]),
+            lips["template"],
+            lips["indices"],
+            float(lips["mouth_width"]),
+            list(info["expression_names"]),
+            info,
+        )
     dataset = open_dataset(root, split, fps)
     clips, template = [], None
     for i in tqdm(range(len(dataset)), desc=f"features ({split})", disable=not progress, unit="clip"):

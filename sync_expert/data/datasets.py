@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sync_expert.data.items import CorpusItem
-from sync_expert.phones import PhoneAlignment
 from avatar.errors import L2TError
 from avatar.io.audio import read_audio
 from avatar.motion import DEFAULT_FPS, resample_frames
 from avatar.rig.flame import read_restricted_pickle
+from sync_expert.data.items import CorpusItem
+from sync_expert.phones import PhoneAlignment
 
 SPLITS = ("train", "val", "test")
 
@@ -80,9 +80,19 @@ class CorpusDataset(Dataset):
         item = CorpusItem.load(self.root / "items" / f"{self.ids[i]}.npz")
         meta = item.meta
         params = {"expression": _resample(item.expression, item.fps, self.fps), "jaw": _resample(item.jaw, item.fps, self.fps)}
-        return SpeechMotionClip(meta["id"], meta["voice"], meta["split"], item.audio, self.fps,
-                                _resample(item.lip_vertices, item.fps, self.fps), item.lip_template, params,
-                                item.alignment, meta["synthetic"], meta["source"])
+        return SpeechMotionClip(
+            meta["id"],
+            meta["voice"],
+            meta["split"],
+            item.audio,
+            self.fps,
+            _resample(item.lip_vertices, item.fps, self.fps),
+            item.lip_template,
+            params,
+            item.alignment,
+            meta["synthetic"],
+            meta["source"],
+        )
 
 
 class _MeshFolderDataset(Dataset):
@@ -137,8 +147,16 @@ class VocasetDataset(_MeshFolderDataset):
     num_vertices, native_fps = 5023, 60.0
     name_pattern = re.compile(r"(?P<subject>.+)_sentence(?P<sentence>\d+)")
     subject_splits = {
-        "train": ("FaceTalk_170728_03272_TA", "FaceTalk_170904_00128_TA", "FaceTalk_170725_00137_TA", "FaceTalk_170915_00223_TA",
-                  "FaceTalk_170811_03274_TA", "FaceTalk_170913_03279_TA", "FaceTalk_170904_03276_TA", "FaceTalk_170912_03278_TA"),
+        "train": (
+            "FaceTalk_170728_03272_TA",
+            "FaceTalk_170904_00128_TA",
+            "FaceTalk_170725_00137_TA",
+            "FaceTalk_170915_00223_TA",
+            "FaceTalk_170811_03274_TA",
+            "FaceTalk_170913_03279_TA",
+            "FaceTalk_170904_03276_TA",
+            "FaceTalk_170912_03278_TA",
+        ),
         "val": ("FaceTalk_170811_03275_TA", "FaceTalk_170908_03277_TA"),
         "test": ("FaceTalk_170809_00138_TA", "FaceTalk_170731_00024_TA"),
     }

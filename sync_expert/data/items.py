@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sync_expert.phones import PhoneAlignment
 from avatar.io.atomic import atomic_write_bytes
 from avatar.io.audio import SPEECH_RATE, to_int16
+from sync_expert.phones import PhoneAlignment
 
 
 @dataclass
@@ -40,21 +40,36 @@ class CorpusItem:
         template = (self.lip_template if self.lip_template is not None else self.lip_vertices[0]).astype(np.float32)
         buffer = io.BytesIO()
         np.savez_compressed(
-            buffer, audio=to_int16(self.audio), phones=np.array(self.alignment.phones, dtype=str),
-            phone_start=self.alignment.starts.astype(np.float32), phone_end=self.alignment.ends.astype(np.float32),
-            fps=np.float32(self.fps), expression=self.expression.astype(np.float32), jaw=self.jaw.astype(np.float32),
-            lip_template=template, lip_offsets=(self.lip_vertices - template).astype(np.float16),
-            meta=np.array(json.dumps(self.meta)))
+            buffer,
+            audio=to_int16(self.audio),
+            phones=np.array(self.alignment.phones, dtype=str),
+            phone_start=self.alignment.starts.astype(np.float32),
+            phone_end=self.alignment.ends.astype(np.float32),
+            fps=np.float32(self.fps),
+            expression=self.expression.astype(np.float32),
+            jaw=self.jaw.astype(np.float32),
+            lip_template=template,
+            lip_offsets=(self.lip_vertices - template).astype(np.float16),
+            meta=np.array(json.dumps(self.meta)),
+        )
         atomic_write_bytes(path, buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> "CorpusItem":
+    def load(cls, path: str | Path) -> CorpusItem:
         with np.load(path, allow_pickle=False) as d:
             alignment = PhoneAlignment([str(p) for p in d["phones"]], d["phone_start"], d["phone_end"])
             template = d["lip_template"]
             lips = template + d["lip_offsets"].astype(np.float32)
-            return cls(d["audio"].astype(np.float32) / 32767.0, alignment, float(d["fps"]), d["expression"], d["jaw"],
-                       lips, json.loads(str(d["meta"])), template)
+            return cls(
+                d["audio"].astype(np.float32) / 32767.0,
+                alignment,
+                float(d["fps"]),
+                d["expression"],
+                d["jaw"],
+                lips,
+                json.loads(str(d["meta"])),
+                template,
+            )
 
 
 def read_meta(path: str | Path) -> dict | None:

@@ -90,13 +90,21 @@ def build_l2t_head() -> RigData:
         j_reg[j, [front, rear]] = 0.5
 
     named = {
-        "nose_tip": mp.NOSE_TIP, "chin": mp.CHIN, "forehead": mp.FOREHEAD,
-        "mouth_corner_left": mp.MOUTH_CORNER_LEFT, "mouth_corner_right": mp.MOUTH_CORNER_RIGHT,
-        "upper_lip_top": mp.UPPER_LIP_TOP, "lower_lip_bottom": mp.LOWER_LIP_BOTTOM,
-        "upper_lip_inner": mp.UPPER_LIP_INNER, "lower_lip_inner": mp.LOWER_LIP_INNER,
-        "left_eye_outer": mp.LEFT_EYE_UPPER[0], "left_eye_inner": mp.LEFT_EYE_UPPER[-1],
-        "right_eye_outer": mp.RIGHT_EYE_UPPER[0], "right_eye_inner": mp.RIGHT_EYE_UPPER[-1],
-        "left_iris_center": geo.iris_points["left"][0], "right_iris_center": geo.iris_points["right"][0],
+        "nose_tip": mp.NOSE_TIP,
+        "chin": mp.CHIN,
+        "forehead": mp.FOREHEAD,
+        "mouth_corner_left": mp.MOUTH_CORNER_LEFT,
+        "mouth_corner_right": mp.MOUTH_CORNER_RIGHT,
+        "upper_lip_top": mp.UPPER_LIP_TOP,
+        "lower_lip_bottom": mp.LOWER_LIP_BOTTOM,
+        "upper_lip_inner": mp.UPPER_LIP_INNER,
+        "lower_lip_inner": mp.LOWER_LIP_INNER,
+        "left_eye_outer": mp.LEFT_EYE_UPPER[0],
+        "left_eye_inner": mp.LEFT_EYE_UPPER[-1],
+        "right_eye_outer": mp.RIGHT_EYE_UPPER[0],
+        "right_eye_inner": mp.RIGHT_EYE_UPPER[-1],
+        "left_iris_center": geo.iris_points["left"][0],
+        "right_iris_center": geo.iris_points["right"][0],
     }
     lmk_faces, lmk_bary = _landmarks(s, geo.faces)
     expr_names = list(exprs)
@@ -130,8 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rig = build_l2t_head()
     rig.save_npz(args.output)
-    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB): {rig.num_vertices} vertices, "
-          f"{len(rig.faces)} faces, {len(rig.expression_names)} expressions, {len(rig.shape_names)} identity shapes")
+    print(
+        f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB): {rig.num_vertices} vertices, "
+        f"{len(rig.faces)} faces, {len(rig.expression_names)} expressions, {len(rig.shape_names)} identity shapes"
+    )
 
 
 if __name__ == "__main__":

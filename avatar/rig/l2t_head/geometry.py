@@ -167,8 +167,10 @@ def build_geometry(obj_path: Path = CANONICAL_OBJ) -> HeadGeometry:
     num_face = len(sub.verts)
 
     loops = boundary_loops(sub.faces)
+
     def loop_with(v: int) -> np.ndarray:
         return next(loop for loop in loops if v in set(loop.tolist()))
+
     oval, mouth = loop_with(mp.FOREHEAD), loop_with(mp.UPPER_LIP_INNER)
     eye_rings = {"left": loop_with(mp.LEFT_EYE_UPPER[1]), "right": loop_with(mp.RIGHT_EYE_UPPER[1])}
 
@@ -180,7 +182,9 @@ def build_geometry(obj_path: Path = CANONICAL_OBJ) -> HeadGeometry:
     back = b.add_loft(loft_to_pole(sub.verts, oval, HEAD_CENTER, pole, head_radius, BACK_RINGS, blend=0.35, offset=b.count))
     # Mouth cavity behind the lips.
     cavity = lambda d: _ray_ellipsoid(MOUTH_CAVITY_CENTER, d, MOUTH_CAVITY_CENTER, MOUTH_CAVITY_AXES)  # noqa: E731
-    bag = b.add_loft(loft_to_pole(sub.verts, mouth, MOUTH_CAVITY_CENTER, np.array([0, 0, -1.0]), cavity, MOUTH_RINGS, blend=0.4, offset=b.count))
+    bag = b.add_loft(
+        loft_to_pole(sub.verts, mouth, MOUTH_CAVITY_CENTER, np.array([0, 0, -1.0]), cavity, MOUTH_RINGS, blend=0.4, offset=b.count)
+    )
 
     geo_parts: dict[str, np.ndarray] = {"face": np.arange(num_face), "back": back, "mouth_cavity": bag}
     eye_centers, eye_poles, iris = {}, {}, {}
@@ -192,7 +196,9 @@ def build_geometry(obj_path: Path = CANONICAL_OBJ) -> HeadGeometry:
             center[2] -= 0.02
         eye_centers[side] = center
         socket_r = lambda d: np.full(len(d), EYEBALL_RADIUS + SOCKET_GAP)  # noqa: E731
-        sockets.append(b.add_loft(loft_to_pole(sub.verts, ring, center, np.array([0, 0, -1.0]), socket_r, SOCKET_RINGS, blend=0.4, offset=b.count)))
+        sockets.append(
+            b.add_loft(loft_to_pole(sub.verts, ring, center, np.array([0, 0, -1.0]), socket_r, SOCKET_RINGS, blend=0.4, offset=b.count))
+        )
     geo_parts["eye_sockets"] = np.concatenate(sockets)
     num_skin = b.count
 

@@ -192,7 +192,9 @@ def loft_to_pole(
     return Loft(all_verts, np.array(faces, np.int64), np.concatenate(source + [np.array([-1])]), np.concatenate(ts + [np.array([1.0])]))
 
 
-def uv_sphere(center: np.ndarray, radii: np.ndarray, polar_angles: np.ndarray, segments: int, axis: str = "z") -> tuple[np.ndarray, np.ndarray]:
+def uv_sphere(
+    center: np.ndarray, radii: np.ndarray, polar_angles: np.ndarray, segments: int, axis: str = "z"
+) -> tuple[np.ndarray, np.ndarray]:
     """A closed, outward-facing sphere/ellipsoid with poles on `axis` (+ first).
 
     polar_angles: the latitudes (radians, strictly inside (0, pi)) of the rings.
@@ -233,7 +235,9 @@ def harmonic_field(num_verts: int, faces: np.ndarray, fixed: np.ndarray, values:
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     edges = np.unique(np.sort(edges, axis=1), axis=0)
     w = np.ones(len(edges))
-    adj = sp.coo_matrix((np.r_[w, w], (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])), shape=(num_verts, num_verts)).tocsr()
+    adj = sp.coo_matrix(
+        (np.r_[w, w], (np.r_[edges[:, 0], edges[:, 1]], np.r_[edges[:, 1], edges[:, 0]])), shape=(num_verts, num_verts)
+    ).tocsr()
     degree = np.asarray(adj.sum(1)).ravel()
     lap = sp.diags(degree) - adj
     free = np.setdiff1d(np.nonzero(degree > 0)[0], fixed)  # vertices off the faces stay 0

@@ -8,7 +8,6 @@ surfaces swept from its contours, which follow their rim) moves: the scalp stays
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from avatar.rig import mediapipe_topology as mp
@@ -96,7 +95,9 @@ class Sculptor:
         j = len(poly) - 1
         for i in range(len(poly)):  # even-odd rule
             yi, yj = poly[i, 1], poly[j, 1]
-            cross = ((yi > pts[:, 1]) != (yj > pts[:, 1])) & (pts[:, 0] < (poly[j, 0] - poly[i, 0]) * (pts[:, 1] - yi) / (yj - yi + 1e-12) + poly[i, 0])
+            cross = ((yi > pts[:, 1]) != (yj > pts[:, 1])) & (
+                pts[:, 0] < (poly[j, 0] - poly[i, 0]) * (pts[:, 1] - yi) / (yj - yi + 1e-12) + poly[i, 0]
+            )
             inside ^= cross
             j = i
         on_contour = np.zeros(self.n, bool)
@@ -168,8 +169,12 @@ class Sculptor:
 
         symmetric: dict[str, np.ndarray] = {
             "mouthClose": upper[:, None] * vec(0, -0.45, 0) + lower[:, None] * vec(0, 0.45, 0),
-            "mouthFunnel": lips[:, None] * (vec(0, 0, 0.5) - 0.15 * x_rel * vec(1, 0, 0)) + upper[:, None] * vec(0, 0.25, 0) + lower[:, None] * vec(0, -0.3, 0),
-            "mouthPucker": lips[:, None] * (vec(0, 0, 0.7) - 0.3 * x_rel * vec(1, 0, 0)) + upper[:, None] * vec(0, -0.08, 0) + lower[:, None] * vec(0, 0.08, 0),
+            "mouthFunnel": lips[:, None] * (vec(0, 0, 0.5) - 0.15 * x_rel * vec(1, 0, 0))
+            + upper[:, None] * vec(0, 0.25, 0)
+            + lower[:, None] * vec(0, -0.3, 0),
+            "mouthPucker": lips[:, None] * (vec(0, 0, 0.7) - 0.3 * x_rel * vec(1, 0, 0))
+            + upper[:, None] * vec(0, -0.08, 0)
+            + lower[:, None] * vec(0, 0.08, 0),
             "mouthRollLower": (lower * bump(p, mc, (3.0, 1.6, 3.0)))[:, None] * vec(0, 0.25, -0.45),
             "mouthRollUpper": (upper * bump(p, mc, (3.0, 1.6, 3.0)))[:, None] * vec(0, -0.25, -0.45),
             "mouthShrugLower": (jaw * bump(p, mc + vec(0, -1.2, 0)[0], (3.2, 2.6, 3.0)))[:, None] * vec(0, 0.35, 0.12),
@@ -186,7 +191,9 @@ class Sculptor:
             if name == "mouthLeft":
                 return wide_mouth[:, None] * vec(0.55, 0, -0.05)
             if name == "mouthSmile_L":
-                return bump(p, c, 2.3)[:, None] * vec(0.45, 0.45, -0.25) + bump(p, c + vec(1.0, 2.2, -0.5)[0], 2.5)[:, None] * vec(0, 0.3, 0.1)
+                return bump(p, c, 2.3)[:, None] * vec(0.45, 0.45, -0.25) + bump(p, c + vec(1.0, 2.2, -0.5)[0], 2.5)[:, None] * vec(
+                    0, 0.3, 0.1
+                )
             if name == "mouthFrown_L":
                 return bump(p, c, 2.1)[:, None] * vec(0.05, -0.45, -0.05)
             if name == "mouthDimple_L":
@@ -216,8 +223,22 @@ class Sculptor:
                 return bump(p, p[mp.NOSE_ALA_LEFT], 1.6)[:, None] * vec(0, 0.3, 0.05)
             raise KeyError(name)
 
-        pairs = ["mouthSmile", "mouthFrown", "mouthDimple", "mouthStretch", "mouthPress", "mouthUpperUp", "mouthLowerDown",
-                 "cheekSquint", "eyeBlink", "eyeWide", "eyeSquint", "browDown", "browOuterUp", "noseSneer"]
+        pairs = [
+            "mouthSmile",
+            "mouthFrown",
+            "mouthDimple",
+            "mouthStretch",
+            "mouthPress",
+            "mouthUpperUp",
+            "mouthLowerDown",
+            "cheekSquint",
+            "eyeBlink",
+            "eyeWide",
+            "eyeSquint",
+            "browDown",
+            "browOuterUp",
+            "noseSneer",
+        ]
         out = {k: self.on_face(v) for k, v in symmetric.items()}
         out["mouthLeft"] = self.on_face(left("mouthLeft"))
         out["mouthRight"] = self.mirror(out["mouthLeft"])
@@ -258,7 +279,8 @@ class Sculptor:
             "lip_fullness": (0.15 * self.lip_weight())[:, None] * n,
             "eye_spacing": eyes,
             "cheek_fullness": ((bump(p, np.array([4.6, -2.5, 3.0]), 3.0) + bump(p, np.array([-4.6, -2.5, 3.0]), 3.0)) * 0.3)[:, None] * n,
-            "brow_ridge": (bump(p, p[list(mp.LEFT_BROW)].mean(0), 2.8) + bump(p, p[list(mp.RIGHT_BROW)].mean(0), 2.8))[:, None] * np.array([0, 0, 0.2]),
+            "brow_ridge": (bump(p, p[list(mp.LEFT_BROW)].mean(0), 2.8) + bump(p, p[list(mp.RIGHT_BROW)].mean(0), 2.8))[:, None]
+            * np.array([0, 0, 0.2]),
             "chin_forward": bump(p, p[mp.CHIN], 3.2)[:, None] * np.array([0, 0, 0.3]),
         }
         for name, f in fields.items():
@@ -279,5 +301,3 @@ def regressor_near(points: np.ndarray, candidates: np.ndarray, target: np.ndarra
     distance = np.round(np.linalg.norm(points[candidates] - target, axis=1), 6)
     order = candidates[np.lexsort((candidates, distance))][:k]
     return order, affine_regressor(points[order], target)
-
-
