@@ -85,3 +85,17 @@ def epoch_batches(clips: list[Clip], batch_size: int, rng: np.random.Generator) 
         batches += [[clips[i] for i in g[j : j + batch_size]] for j in range(0, len(g), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def warp_mel(features: torch.Tensor, factors) -> torch.Tensor:
+    """Log-mel [B, F, D] with each row's mel axis stretched by its factor (> 1 moves formants up,
+    as a shorter vocal tract does; a VTLP-style speaker perturbation), linearly interpolated;
+    bins beyond the top repeat the last one."""
+    bins = features.shape[-1]
+    factors = torch.as_tensor(np.asarray(factors), dtype=features.dtype)
+    source = (torch.arange(bins, dtype=features.dtype)[None] / factors[:, None]).clamp(0, bins - 1)  # [B, D]
+    lo = source.floor().long()
+    hi = (lo + 1).clamp(max=bins - 1)
+    frac = (source - lo)[:, None, :]
+    take = lambda idx: features.gather(2, idx[:, None, :].expand(-1, features.shape[1], -1))  # noqa: E731
+    return take(lo) * (1 - frac) + take(hi) * frac

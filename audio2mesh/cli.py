@@ -129,12 +129,17 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
         lip_reader=args.lip_reader,
         w_distill=args.w_distill,
         distill_from=args.distill_from,
+        w_closure=args.w_closure,
+        w_amplitude=args.w_amplitude,
+        mel_warp=args.mel_warp,
         synthetic_only=args.synthetic_only,
         eval_every=args.eval_every,
         amp=not args.no_amp,
         audio_encoder=args.audio_encoder,
     )
     _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    if not all(0 <= w < 1e6 for w in (args.w_closure, args.w_amplitude)) or not 0 <= args.mel_warp < 0.5:
+        raise L2TError("--w-closure and --w-amplitude must be >= 0, --mel-warp in [0, 0.5)")
     if args.fps is not None:
         check_fps(args.fps)
     trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
@@ -161,6 +166,10 @@ def _cmd_train_expert(args: argparse.Namespace) -> None:
     cfg = ExpertConfig(
         epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, half=args.half, fps=args.fps
     )
+    if args.expert == "syncnet3d":
+        if not 1 <= args.min_shift <= args.max_shift <= 15:
+            raise L2TError("hard-negative shifts must satisfy 1 <= --min-shift <= --max-shift <= 15")
+        cfg.min_shift, cfg.max_shift = args.min_shift, args.max_shift
     cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer
     trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
@@ -220,6 +229,8 @@ def _cmd_eval_sync(args: argparse.Namespace) -> None:
         raise L2TError("give either --audio A --motion M (one clip) or --data DIR (a dataset)")
     if args.audio is not None and args.motion is None:
         raise L2TError("--audio needs --motion (the motion npz to score)")
+    if args.alignment is not None and args.audio is None:
+        raise L2TError("--alignment scores one clip: give it with --audio A --motion M")
     expert, meta = load_model(args.expert or EVAL_EXPERT, "syncnet3d", device)
     if args.audio is not None:
         _eval_sync_clip(args, expert, meta, device)
@@ -237,18 +248,44 @@ def _eval_sync_clip(args, expert, meta, device) -> None:
     rig = load_rig(args.rig)
     motion = load_motion(args.motion, rig.num_vertices, rig.num_expressions)
     audio = load_speech(args.audio, 1.0 / motion.fps)
+    alignment = None
+    if args.alignment is not None:
+        alignment = _clip_alignment(args, audio)
     try:
         score = score_clip(expert, meta, rig, motion, audio, device)
     except L2TError as exc:
         raise L2TError(f"{args.motion} against {args.audio}: {exc}") from None
     print(f"LSE-D {score.lse_d:.3f}   LSE-C {score.lse_c:.3f}   offset {score.offset:+d} frames")
+    if alignment is not None:
+        from audio2mesh.metrics import bilabial_closure
+        from sync_expert.targets import motion_lip_gap
+
+        segments = list(zip(alignment.phones, alignment.starts, alignment.ends))
+        c = bilabial_closure(motion_lip_gap(motion, rig), segments, motion.fps)
+        rate = f"{c['closure_rate']:.1%}" if c["closure_rate"] is not None else "n/a"
+        ratio = f"{c['open_bilabial_ratio']:.2f}" if c["open_bilabial_ratio"] is not None else "n/a"
+        print(
+            f"bilabial closure {rate} of {c['bilabials']} M/B/P   open-vowel/bilabial gap ratio {ratio}   "
+            f"gap p5/p95 {c['gap_p5_mm']:.2f}/{c['gap_p95_mm']:.2f} mm"
+        )
+
+
+def _clip_alignment(args, audio):
+    """The phones of --audio: a 'start end phone' file, or 'auto' (the transcript force-aligned, else recognised)."""
+    from audio2mesh.speech import speech_alignment
+    from sync_expert.phones import read_phone_file
+
+    if args.alignment != "auto":
+        return read_phone_file(args.alignment)
+    transcript = read_transcript(args.transcript_file) if args.transcript_file else args.transcript
+    return speech_alignment(audio, transcript, log=lambda line: print(line, file=sys.stderr))
 
 
 def _eval_sync_dataset(args, expert, device) -> None:
     from sync_expert.data.clips import corpus_rig, load_clips
     from sync_expert.features import dequantise
     from sync_expert.lips import LipData
-    from sync_expert.train import offset_accuracy
+    from sync_expert.train import lse_c_drop, offset_accuracy
     from sync_expert.windows import sync_score
 
     clips = load_clips(args.data, args.split)
@@ -263,6 +300,10 @@ def _eval_sync_dataset(args, expert, device) -> None:
         f"LSE-C {mean([s.lse_c for s in scores]):.3f}   offset 0 found in {mean([s.offset == 0 for s in scores]):.1%}"
     )
     if args.shift_test:
+        far = offset_accuracy(expert, data, [s for s in range(-10, 11) if abs(s) >= 2])
+        drop = lse_c_drop(expert, data)
+        line = f"shifts of ±2..±10 frames ({far['trials']} trials): found within ±1 frame in {far['within_1']:.1%}"
+        print(line + (f"; LSE-C aligned minus shifted by 5 frames: {drop:+.3f}" if drop is not None else ""))
         acc = offset_accuracy(expert, data)
         print(
             f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
@@ -311,6 +352,11 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--lip-reader", default=None, help="lip reader checkpoint (default: the shipped one)")
     a.add_argument("--w-distill", type=float, default=0.0, help="weight of distillation from --distill-from (default: 0)")
     a.add_argument("--distill-from", default=None, help="a large Audio2Mesh checkpoint to distil")
+    a.add_argument("--w-closure", type=float, default=0.0, help="weight of the bilabial closure loss (default: 0 = off)")
+    a.add_argument("--w-amplitude", type=float, default=0.0, help="weight of the lip-gap range loss (default: 0 = off)")
+    a.add_argument(
+        "--mel-warp", type=float, default=0.0, help="warp each training clip's mel axis by up to this fraction, e.g. 0.1 (default: 0)"
+    )
     a.add_argument("--synthetic-only", action="store_true", help="leave out real speech (its labels are teacher pseudo-labels)")
     a.add_argument("--eval-every", type=int, default=5, help="validate every N epochs (default: 5)")
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 mixed precision on CUDA")
@@ -335,6 +381,11 @@ def add_training_commands(sub, rig_help: str) -> None:
             choices=["a", "b", "all"],
             help="train on half a or b of the training clips (keep a second expert for evaluation only)",
         )
+        if expert == "syncnet3d":
+            e.add_argument(
+                "--min-shift", type=int, default=3, help="hard negatives: the clip shifted by at least this many frames (default: 3)"
+            )
+            e.add_argument("--max-shift", type=int, default=15, help="... and at most this many (default: 15)")
         e.set_defaults(func=_cmd_train_expert, expert=expert)
 
     p = sub.add_parser("eval", help="evaluate Audio2Mesh or lip sync", description="Held-out metrics.")
@@ -366,6 +417,14 @@ def add_training_commands(sub, rig_help: str) -> None:
     )
     s.add_argument("--audio", default=None, help="speech of the clip")
     s.add_argument("--motion", default=None, help="its motion npz (from speak --save-motion, teacher, ...)")
+    s.add_argument(
+        "--alignment",
+        default=None,
+        help="also report bilabial closure: 'auto' (phones from --transcript, else recognised) or a file of "
+        "'start end phone' lines (seconds, ARPAbet)",
+    )
+    s.add_argument("--transcript", default=None, help="what --audio says, for --alignment auto")
+    s.add_argument("--transcript-file", default=None, help="read the transcript from a text file")
     s.add_argument("--data", default=None, help="or: a corpus folder (its teacher motion is scored)")
     s.add_argument("--split", default="test", help="split of --data (default: test)")
     s.add_argument("--real-only", action="store_true", help="only real speech of --data")

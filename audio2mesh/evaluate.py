@@ -11,7 +11,15 @@ from __future__ import annotations
 import torch
 
 from audio2mesh.inference import predict
-from audio2mesh.metrics import correlation, lip_vertex_errors, summarise, upper_face_dynamics
+from audio2mesh.metrics import (
+    bilabial_closure,
+    correlation,
+    frame_segments,
+    lip_vertex_errors,
+    pooled_closure,
+    summarise,
+    upper_face_dynamics,
+)
 from audio2mesh.model import Audio2Mesh
 from sync_expert.data.clips import ClipSet
 from sync_expert.features import dequantise
@@ -63,7 +71,13 @@ def evaluate_clips(
                 row["fdd_mm2"] = upper_face_dynamics(space.upper_face_vertices(ref), rest) - upper_face_dynamics(
                     space.upper_face_vertices(out.params), rest
                 )
-            row["aperture_r"] = correlation(space.lip_gap(out.params).cpu().numpy(), space.lip_gap(ref).cpu().numpy())
+            pred_gap, ref_gap = (1000.0 * space.lip_gap(p).cpu().numpy() for p in (out.params, ref))
+            row["aperture_r"] = correlation(pred_gap, ref_gap)
+            if clip.phones is not None:
+                segments = frame_segments(clip.phones, clip.fps)
+                row.update(bilabial_closure(pred_gap, segments, clip.fps))
+                reference = bilabial_closure(ref_gap, segments, clip.fps)
+                row["ref_closed"], row["ref_bilabials"] = reference["closed"], reference["bilabials"]
             pred_offsets = pred_lips - template
         else:
             ref = torch.as_tensor(clip.offsets, device=device).float()
@@ -73,10 +87,23 @@ def evaluate_clips(
             row.update(experts.scores(feats, pred_offsets, clip.phones, clip.fps))
         rows.append(row)
     return {
-        "real": summarise([r for r in rows if not r["synthetic"]]),
-        "synthetic": summarise([r for r in rows if r["synthetic"]]),
-        "all": summarise(rows),
+        "real": _summary([r for r in rows if not r["synthetic"]]),
+        "synthetic": _summary([r for r in rows if r["synthetic"]]),
+        "all": _summary(rows),
     }
+
+
+COUNTS = ("bilabials", "closed", "ref_bilabials", "ref_closed")
+
+
+def _summary(rows: list[dict]) -> dict:
+    """Means over clips, except closure: pooled over every bilabial (and the reference motion's beside it)."""
+    out = summarise([{k: v for k, v in r.items() if k not in COUNTS} for r in rows])
+    if any(r.get("bilabials") for r in rows):
+        out["bilabials"] = sum(r["bilabials"] for r in rows if r.get("bilabials"))
+        out["closure_rate"] = pooled_closure(rows)
+        out["ref_closure_rate"] = pooled_closure([{"closed": r.get("ref_closed"), "bilabials": r.get("ref_bilabials")} for r in rows])
+    return out
 
 
 METRIC_LABELS = {
@@ -84,6 +111,11 @@ METRIC_LABELS = {
     "lve_mm": "LVE, max L2 (square-rooted), mm",
     "fdd_mm2": "FDD, upper-face dynamics deviation, mm^2",
     "aperture_r": "lip-aperture correlation (Pearson r)",
+    "closure_rate": "bilabial closure (lips meet on M/B/P)",
+    "ref_closure_rate": "bilabial closure of the reference motion",
+    "open_bilabial_ratio": "open-vowel / bilabial gap ratio",
+    "gap_p5_mm": "inner-lip gap, 5th percentile, mm",
+    "gap_p95_mm": "inner-lip gap, 95th percentile, mm",
     "lse_d": "LSE-D (evaluation SyncNet3D, lower is better)",
     "lse_c": "LSE-C (evaluation SyncNet3D, higher is better)",
     "per": "lip-reader phone error rate",

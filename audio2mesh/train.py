@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio2mesh.batches import Batch, epoch_batches, make_batch
+from audio2mesh.batches import Batch, epoch_batches, make_batch, warp_mel
 from audio2mesh.checkpoint import load_model
 from audio2mesh.encoders import MelFrontEnd, front_end
 from audio2mesh.evaluate import evaluate_clips
@@ -60,6 +60,9 @@ class TrainConfig:
     w_distill: float = 0.0
     distill_from: str | None = None
     w_feature: float = 0.1
+    w_closure: float = 0.0  # lips at least as closed as the reference on bilabial frames (mm^2)
+    w_amplitude: float = 0.0  # each clip's lip-gap spread matches the reference's (mm^2)
+    mel_warp: float = 0.0  # warp each training clip's mel axis by a factor in [1 - x, 1 + x] (speaker perturbation)
     synthetic_only: bool = False
     eval_every: int = 5
     amp: bool = True
@@ -72,6 +75,33 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
     per = x[0, 0].numel()
     return (x * m).sum() / (m.sum() * per).clamp(min=1)
+
+
+def bilabial_frames(phones: torch.Tensor) -> torch.Tensor:
+    """[B, T] bool: frames inside an M, B or P."""
+    from sync_expert.phones import BILABIALS, PHONE_INDEX
+
+    return torch.isin(phones, torch.tensor([PHONE_INDEX[p] for p in sorted(BILABIALS)], device=phones.device))
+
+
+def closure_loss(pred_gap: torch.Tensor, ref_gap: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Mean squared excess of the predicted inner-lip gap over the reference's (mm) on ``frames`` [B, T]:
+    a bilabial must close at least as far as the teacher closes it; opening less is never penalised here."""
+    excess = torch.relu(pred_gap - ref_gap).pow(2) * frames
+    return excess.sum() / frames.sum().clamp(min=1)
+
+
+def amplitude_loss(pred_gap: torch.Tensor, ref_gap: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Squared difference of each clip's lip-gap standard deviation over its valid frames (mm^2):
+    keeps the predicted aperture range from shrinking towards the mean."""
+    m = mask.to(pred_gap.dtype)
+    count = m.sum(1).clamp(min=2)
+
+    def spread(x: torch.Tensor) -> torch.Tensor:
+        mean = (x * m).sum(1, keepdim=True) / count[:, None]
+        return (((x - mean) ** 2 * m).sum(1) / count + 1e-6).sqrt()
+
+    return (spread(pred_gap) - spread(ref_gap)).pow(2).mean()
 
 
 def sq_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -101,6 +131,8 @@ class Audio2MeshTrainer:
         self.front = front_end(cfg.audio_encoder, self.device) if cfg.audio_encoder else MelFrontEnd()
         if self.front.name and cfg.w_sync > 0:
             raise L2TError("the sync loss scores log-mel windows; train with --audio-encoder without --w-sync")
+        if self.front.name and cfg.mel_warp > 0:
+            raise L2TError("--mel-warp warps log-mel frequencies; an --audio-encoder's features have none")
         self.train_set = load_clips(data, "train", cfg.fps, progress=progress and self.dist.is_main, front=self.front)
         self.val_set = load_clips(data, "val", cfg.fps, progress=progress and self.dist.is_main, front=self.front)
         if cfg.synthetic_only:
@@ -193,6 +225,16 @@ class Audio2MeshTrainer:
         if self.teacher is not None:
             terms["distill"] = self._distill_loss(batch, out, pred_offsets)
             total = total + cfg.w_distill * terms["distill"]
+        if self.corpus and (cfg.w_closure > 0 or cfg.w_amplitude > 0):
+            pred_gap = 1000.0 * self.space.lip_gap(out.params)
+            with torch.no_grad():
+                ref_gap = 1000.0 * self.space.lip_gap(batch.params)
+            if cfg.w_closure > 0 and batch.phones is not None:
+                terms["closure"] = closure_loss(pred_gap, ref_gap, bilabial_frames(batch.phones) & mask)
+                total = total + cfg.w_closure * terms["closure"]
+            if cfg.w_amplitude > 0:
+                terms["amplitude"] = amplitude_loss(pred_gap, ref_gap, mask)
+                total = total + cfg.w_amplitude * terms["amplitude"]
         terms["total"] = total
         return terms
 
@@ -251,7 +293,10 @@ class Audio2MeshTrainer:
             self.model.train()
             sums: dict[str, float] = {}
             for clips in batches:
-                batch = make_batch(clips, crop, stride, rng, noise, self.front.rate).to(self.device)
+                batch = make_batch(clips, crop, stride, rng, noise, self.front.rate)
+                if cfg.mel_warp > 0:
+                    batch.features = warp_mel(batch.features, rng.uniform(1 - cfg.mel_warp, 1 + cfg.mel_warp, len(clips)))
+                batch = batch.to(self.device)
                 for group in self.optimizer.param_groups:
                     group["lr"] = self._lr()
                 terms = self.losses(batch)

@@ -10,6 +10,9 @@ Stages (each a separate call so every one fits a time limit; outputs persist in 
               3 +lipread    + lip-reader CTC loss
               4 +real       + teacher pseudo-labels on real speech (the corpus' real voices)
               5 +distill    + distillation from the large model
+            and two levers for real voices, each on top of +real (one at a time):
+              6 +closure    + bilabial closure loss and lip-gap range loss
+              7 +mel-warp   + the mel axis warped per clip (a speaker perturbation)
   evaluate  held-out test split, real and synthetic speech separately: LVE (max-squared, mm^2 and
             max L2, mm), FDD, lip-aperture r, LSE-D/LSE-C from the evaluation expert, lip-reader PER;
             the evaluation expert's shift test; student vs large speed. Writes JSON + a markdown table.
@@ -32,44 +35,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+SYNC = ["--w-sync", "0.5", "--sync-expert", "{sync}"]
+LIPREAD = ["--w-lipread", "0.05", "--lip-reader", "{reader}"]
+CLOSURE = ["--w-closure", "0.5", "--w-amplitude", "0.5"]
 STUDENTS = [
     ("vertex", ["--synthetic-only"]),
-    ("+sync", ["--synthetic-only", "--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt"]),
-    (
-        "+lipread",
-        [
-            "--synthetic-only",
-            "--w-sync",
-            "0.5",
-            "--sync-expert",
-            "{work}/sync_a/best.pt",
-            "--w-lipread",
-            "0.05",
-            "--lip-reader",
-            "{work}/lipreader/best.pt",
-        ],
-    ),
-    (
-        "+real",
-        ["--w-sync", "0.5", "--sync-expert", "{work}/sync_a/best.pt", "--w-lipread", "0.05", "--lip-reader", "{work}/lipreader/best.pt"],
-    ),
-    (
-        "+distill",
-        [
-            "--w-sync",
-            "0.5",
-            "--sync-expert",
-            "{work}/sync_a/best.pt",
-            "--w-lipread",
-            "0.05",
-            "--lip-reader",
-            "{work}/lipreader/best.pt",
-            "--w-distill",
-            "1.0",
-            "--distill-from",
-            "{work}/large/best.pt",
-        ],
-    ),
+    ("+sync", ["--synthetic-only", *SYNC]),
+    ("+lipread", ["--synthetic-only", *SYNC, *LIPREAD]),
+    ("+real", [*SYNC, *LIPREAD]),
+    ("+distill", [*SYNC, *LIPREAD, "--w-distill", "1.0", "--distill-from", "{large}"]),
+    ("+closure", [*SYNC, *LIPREAD, *CLOSURE]),
+    ("+mel-warp", [*SYNC, *LIPREAD, *CLOSURE, "--mel-warp", "0.1"]),
 ]
 
 
@@ -96,35 +72,51 @@ def run_parallel(jobs: dict[str, list[str]], work: Path) -> None:
         raise SystemExit(f"failed: {', '.join(failed)}")
 
 
+def student_names(args) -> list[str]:
+    names = [n for n, _ in STUDENTS]
+    chosen = names if args.students == "all" else args.students.split(",")
+    unknown = [n for n in chosen if n not in names]
+    if unknown:
+        raise SystemExit(f"unknown students {unknown}; choose from {names}")
+    return chosen
+
+
+def expert_paths(args, work: Path) -> dict[str, str]:
+    """The experts the students train with and are judged by: this run's, or the shipped ones."""
+    from audio2mesh.checkpoint import DEFAULTS
+    from sync_expert.checkpoint import EVAL_EXPERT
+
+    if args.experts == "shipped":
+        return {"sync": str(DEFAULTS["syncnet3d"]), "reader": str(DEFAULTS["lipreader"]), "eval": str(EVAL_EXPERT)}
+    return {
+        "sync": str(work / "sync_a" / "best.pt"),
+        "reader": str(work / "lipreader" / "best.pt"),
+        "eval": str(work / "sync_b" / "best.pt"),
+    }
+
+
 def stage_experts(args, work: Path) -> None:
     common = ["--data", args.data, "--quiet"]
     e = ["--epochs", str(args.expert_epochs), "--steps", str(args.expert_steps), "--batch-size", str(args.expert_batch)]
-    run_parallel(
-        {
-            "sync_a": cli("train", "syncnet3d", *common, "--out", str(work / "sync_a"), "--half", "a", "--seed", "0", *e),
-            "sync_b": cli("train", "syncnet3d", *common, "--out", str(work / "sync_b"), "--half", "b", "--seed", "1", *e),
-            "lipreader": cli("train", "lipreader", *common, "--out", str(work / "lipreader"), *e),
-            "large": cli(
-                "train",
-                "audio2mesh",
-                *common,
-                "--out",
-                str(work / "large"),
-                "--size",
-                "large",
-                "--epochs",
-                str(args.epochs),
-                "--lr",
-                "5e-4",
-            ),
-        },
-        work,
-    )
+    shifts = ["--min-shift", str(args.expert_min_shift)]
+    jobs = {
+        "sync_a": cli("train", "syncnet3d", *common, "--out", str(work / "sync_a"), "--half", "a", "--seed", "0", *e, *shifts),
+        "sync_b": cli("train", "syncnet3d", *common, "--out", str(work / "sync_b"), "--half", "b", "--seed", "1", *e, *shifts),
+        "lipreader": cli("train", "lipreader", *common, "--out", str(work / "lipreader"), *e),
+    }
+    if "+distill" in student_names(args):  # the large model is only the distillation teacher
+        jobs["large"] = cli(
+            "train", "audio2mesh", *common, "--out", str(work / "large"), "--size", "large", "--epochs", str(args.epochs), "--lr", "5e-4"
+        )
+    run_parallel(jobs, work)
 
 
 def stage_students(args, work: Path) -> None:
     jobs = {}
+    paths = {**expert_paths(args, work), "large": str(work / "large" / "best.pt")}
     for name, extra in STUDENTS:
+        if name not in student_names(args):
+            continue
         out = work / f"student_{name.replace('+', 'plus_')}"
         jobs[name] = cli(
             "train",
@@ -136,7 +128,7 @@ def stage_students(args, work: Path) -> None:
             "--quiet",
             "--epochs",
             str(args.epochs),
-            *[x.format(work=work) for x in extra],
+            *[x.format(**paths) for x in extra],
         )
     run_parallel(jobs, work)
 
@@ -183,8 +175,9 @@ def stage_evaluate(args, work: Path) -> dict:
     clips = load_clips(args.data, "test")
     rig = corpus_rig(clips)
     space = ParamSpace(rig, clips.region_indices).to(device)
-    sync_eval, _ = load_model(work / "sync_b" / "best.pt", "syncnet3d", device)
-    reader, _ = load_model(work / "lipreader" / "best.pt", "lipreader", device)
+    paths = expert_paths(args, work)
+    sync_eval, _ = load_model(paths["eval"], "syncnet3d", device)
+    reader, _ = load_model(paths["reader"], "lipreader", device)
     template = torch.as_tensor(clips.template, dtype=torch.float32, device=device)
     experts = Experts(sync_eval, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
 
@@ -198,7 +191,7 @@ def stage_evaluate(args, work: Path) -> dict:
     # the acceptance figure: both experts find known shifts of teacher motion on real test speech
     real = [c for c in clips.clips if not c.synthetic]
     real_lips = LipData(replace(clips, clips=real), device, rig)
-    sync_train, _ = load_model(work / "sync_a" / "best.pt", "syncnet3d", device)
+    sync_train, _ = load_model(paths["sync"], "syncnet3d", device)
     results["shift_test_real"] = offset_accuracy(sync_eval, real_lips)
     results["shift_test_real_training_expert"] = offset_accuracy(sync_train, real_lips)
     # the teacher motion itself, as the reference row
@@ -210,7 +203,7 @@ def stage_evaluate(args, work: Path) -> dict:
             for c, off in zip(data.clips, data.offsets)
         ]
         results["teacher_motion"][group] = summarise(rows)
-    names = [n for n, _ in STUDENTS] + ["large"]
+    names = student_names(args) + (["large"] if (work / "large" / "best.pt").is_file() else [])
     for name in names:
         folder = work / ("large" if name == "large" else f"student_{name.replace('+', 'plus_')}")
         model, meta = load_model(folder / "best.pt", "audio2mesh", device)
@@ -229,6 +222,7 @@ def table(results: dict) -> str:
         ("lve_mm", "LVE-max mm"),
         ("fdd_mm2", "FDD mm²"),
         ("aperture_r", "aperture r"),
+        ("closure_rate", "closure"),
         ("lse_d", "LSE-D ↓"),
         ("lse_c", "LSE-C ↑"),
         ("per", "PER ↓"),
@@ -238,6 +232,14 @@ def table(results: dict) -> str:
 
     def cell(v):
         return "n/a" if v is None else f"{v:.3f}"
+
+    def teacher_cell(t: dict, group: str, key: str) -> str:
+        if key in ("lse_d", "lse_c", "per"):
+            return cell(t[group].get(key))
+        if key == "closure_rate":  # every student row carries the reference motion's closure beside its own
+            row = next(iter(results["rows"].values()), {})
+            return cell(row.get(group, {}).get("ref_closure_rate"))
+        return "1" if key == "aperture_r" else "0"
 
     for name, row in results["rows"].items():
         lines.append(
@@ -250,9 +252,9 @@ def table(results: dict) -> str:
     t = results["teacher_motion"]
     lines.append(
         "| teacher motion (reference) | "
-        + " | ".join(cell(t["real"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
+        + " | ".join(teacher_cell(t, "real", k) for k, _ in cols)
         + " | "
-        + " | ".join(cell(t["synthetic"].get(k)) if k in ("lse_d", "lse_c", "per") else "0" for k, _ in cols)
+        + " | ".join(teacher_cell(t, "synthetic", k) for k, _ in cols)
         + " |"
     )
     return "\n".join(lines)
@@ -267,6 +269,14 @@ def main() -> None:
     ap.add_argument("--expert-epochs", type=int, default=20, help="expert epochs (default: 20)")
     ap.add_argument("--expert-steps", type=int, default=200, help="steps per expert epoch (default: 200)")
     ap.add_argument("--expert-batch", type=int, default=256, help="expert batch size (default: 256)")
+    ap.add_argument("--expert-min-shift", type=int, default=3, help="SyncNet3D hard negatives from this shift on (default: 3)")
+    ap.add_argument("--students", default="all", help="comma-separated students to train/evaluate (default: all)")
+    ap.add_argument(
+        "--experts",
+        default="run",
+        choices=["run", "shipped"],
+        help="students train with and are judged by this run's experts or the shipped ones",
+    )
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "ablation.json"))
     args = ap.parse_args()
     work = Path(args.work)

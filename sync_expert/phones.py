@@ -6,8 +6,10 @@ events, festival/flite phone names, pocketsphinx's CMU phones) is normalised to 
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -260,3 +262,38 @@ class PhoneAlignment:
         idx = np.searchsorted(self.ends, times, side="right")
         ids = np.append(self.phone_ids(), PHONE_INDEX["SIL"])
         return ids[np.minimum(idx, len(self.phones))]
+
+
+MAX_ALIGNMENT_BYTES = 1_000_000
+
+
+def read_phone_file(path: str | Path) -> PhoneAlignment:
+    """A phone alignment from a text file: one ``start end phone`` per line (seconds, ARPAbet with
+    or without stress digits, festival/pocketsphinx spellings accepted; ``#`` starts a comment).
+    L2TError with the file and line on anything else."""
+    from avatar.errors import L2TError
+
+    path = Path(path)
+    if not path.is_file():
+        raise L2TError(f"{path}: no such alignment file")
+    if path.stat().st_size > MAX_ALIGNMENT_BYTES:
+        raise L2TError(f"{path} is larger than {MAX_ALIGNMENT_BYTES // 1000} kB: not a phone alignment")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise L2TError(f"{path} is not UTF-8 text") from None
+    segments = []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        try:
+            start, end, phone = float(fields[0]), float(fields[1]), from_arpabet(fields[2])
+            if len(fields) != 3 or not (0 <= start < end) or not math.isfinite(end) or phone not in PHONE_INDEX:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise L2TError(f"{path} line {number}: expected 'start end phone' (seconds, ARPAbet), got {line.strip()[:60]!r}") from None
+        segments.append((phone, start, end))
+    if not segments:
+        raise L2TError(f"{path} holds no phones")
+    return PhoneAlignment.from_segments(segments)

@@ -52,3 +52,17 @@ class ParamSpace(nn.Module):
         """Inner-lip gap [...] in metres."""
         v = self._pose(self.inner_lips, params)
         return (v[..., 0, :] - v[..., 1, :]).norm(dim=-1)
+
+
+def motion_lip_gap(motion, rig: Rig) -> np.ndarray:
+    """Inner-lip gap per frame of a Motion, in mm: its vertices' when it has them, else the rig
+    posed with all of its parameters (head pose included; the gap does not depend on it)."""
+    upper, lower = (rig.data.named_landmarks[name] for name in LIP_LANDMARKS)
+    device = rig.v_template.device
+    with torch.no_grad():
+        if motion.vertices is not None:
+            verts = motion.vertices.to(device)
+        else:
+            params = {k: v.float().to(device) for k, v in motion.params.items()}
+            verts = rig(batch_size=motion.num_frames, **params).vertices
+    return 1000.0 * (verts[:, upper] - verts[:, lower]).norm(dim=-1).cpu().numpy()

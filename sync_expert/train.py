@@ -3,7 +3,8 @@
 SyncNet3D is trained with InfoNCE (symmetric cross-entropy over cosine similarities scaled by a
 learned inverse temperature). Why not BCE: scoring picks the best of 31 offsets, a ranking, and
 InfoNCE trains exactly that — each aligned pair must beat every other lip window in the batch
-(other clips) and a hard negative from its own clip shifted by 3..15 frames, many negatives per
+(other clips) and a hard negative from its own clip shifted by min_shift..max_shift frames (3..15
+by default; 1 teaches the expert single-frame offsets), many negatives per
 step without balancing positives and negatives by hand.
 
 Keep two experts (``--half a`` / ``--half b`` with different ``--seed``): train Audio2Mesh with
@@ -36,8 +37,6 @@ from sync_expert.model import SyncConfig, SyncNet3D
 from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
 from sync_expert.windows import sync_score
 
-MIN_SHIFT, MAX_SHIFT = 3, 15
-
 
 @dataclass
 class ExpertConfig:
@@ -50,6 +49,8 @@ class ExpertConfig:
     fps: float | None = None
     crop_seconds: float = 8.0  # lip reader crops
     eval_clips: int = 64
+    min_shift: int = 3  # SyncNet3D's hard negatives: its own clip shifted by min_shift..max_shift frames
+    max_shift: int = 15
 
 
 class ExpertTrainer:
@@ -187,14 +188,14 @@ class SyncTrainer(ExpertTrainer):
         return SyncNet3D(SyncConfig())
 
     def _sample(self, rng: np.random.Generator, n: int):
-        """n aligned (audio, lips) windows and, per pair, its clip's lips shifted by 3..15 frames."""
+        """n aligned (audio, lips) windows and, per pair, its clip's lips shifted by min_shift..max_shift frames."""
         if not hasattr(self, "_packed"):
             self._packed = self.train.packed()
         pk, dev = self._packed, self.device
         clips = torch.from_numpy(rng.integers(0, len(self.train.clips), n)).to(dev)
         counts = pk.frame_count[clips]
         frames = (torch.from_numpy(rng.random(n)).to(dev) * counts).long()
-        shift = torch.from_numpy(rng.integers(MIN_SHIFT, MAX_SHIFT + 1, n) * rng.choice([-1, 1], n)).to(dev)
+        shift = torch.from_numpy(rng.integers(self.cfg.min_shift, self.cfg.max_shift + 1, n) * rng.choice([-1, 1], n)).to(dev)
         shifted = frames + shift
         outside = (shifted < 0) | (shifted >= counts)
         shifted = torch.where(outside, frames - shift, shifted).clamp(min=0)
@@ -277,3 +278,17 @@ def offset_accuracy(expert: SyncNet3D, data: LipData, shifts=range(-10, 11), min
             near += abs(found - s) <= 1
             count += 1
     return {"trials": count, "exact": hits / max(count, 1), "within_1": near / max(count, 1)}
+
+
+@torch.no_grad()
+def lse_c_drop(expert: SyncNet3D, data: LipData, shift: int = 5, min_seconds: float = 2.0) -> float | None:
+    """Mean over clips of LSE-C aligned minus LSE-C with the motion shifted by ``shift`` frames:
+    how much less confident the expert is about a clip out of sync (larger = a sharper judge)."""
+    drops = []
+    for clip, off in zip(data.clips, data.offsets):
+        if off.shape[0] < min_seconds * clip.fps:
+            continue
+        feats = dequantise(clip.codes).to(off.device)
+        aligned = sync_score(expert, feats, off, data.rest, clip.fps).lse_c
+        drops.append(aligned - sync_score(expert, feats, shift_motion(off, shift), data.rest, clip.fps).lse_c)
+    return float(np.mean(drops)) if drops else None

@@ -20,7 +20,8 @@ from sync_expert.phones import PhoneAlignment
 VOWELS = ("AA", "IY", "UW", "EH")
 
 
-def synthetic_clip(rng: np.random.Generator, rig, seconds: float, fps: float = 25.0):
+def synthetic_clip(rng: np.random.Generator, rig, seconds: float, fps: float = 25.0, bilabials: bool = False):
+    """With ``bilabials``, some pauses between syllables are an M: a low hum while mouthClose shuts the lips."""
     n = int(SPEECH_RATE * seconds)
     t = np.arange(n) / SPEECH_RATE
     frames = int(round(seconds * fps))
@@ -43,18 +44,43 @@ def synthetic_clip(rng: np.random.Generator, rig, seconds: float, fps: float = 2
         phones.append(VOWELS[vowel])
         starts.append(pos)
         ends.append(pos + dur)
-        pos += dur + rng.uniform(0.05, 0.3)
+        pause = rng.uniform(0.05, 0.3)
+        if bilabials and pause > 0.12 and pos + dur + pause < seconds - 0.35:
+            m_start, m_end = pos + dur + 0.02, pos + dur + pause - 0.02
+            audio += 0.08 * ((t >= m_start) & (t < m_end)) * np.sin(2 * np.pi * 120 * t)  # a nasal hum
+            phones.append("M")
+            starts.append(m_start)
+            ends.append(m_end)
+        pos += dur + pause
     full = [("SIL", 0.0, starts[0] if starts else seconds)]
     for i, p in enumerate(phones):
         full.append((p, starts[i], ends[i]))
         full.append(("SIL", ends[i], starts[i + 1] if i + 1 < len(phones) else seconds))
     alignment = PhoneAlignment([p for p, _, _ in full], np.array([s for _, s, _ in full]), np.array([e for _, _, e in full]))
+    for p, start, end in full:
+        if p == "M":
+            _close_lips(rig, expr, jaw, (ft >= start) & (ft < end))
     with torch.no_grad():
         lips = rig(expression=torch.from_numpy(expr), jaw=torch.from_numpy(jaw)).vertices[:, rig.region("lips")].numpy()
     return np.clip(audio, -1, 1).astype(np.float32), alignment, expr, jaw, lips
 
 
-def write_synthetic_corpus(folder, rig, clips: int = 12, seconds: float = 3.0, seed: int = 0, real_every: int = 3):
+def _close_lips(rig, expr: np.ndarray, jaw: np.ndarray, frames: np.ndarray) -> None:
+    """Set mouthClose on ``frames`` to the value (searched on a grid) that brings the inner lips together."""
+    from sync_expert.targets import LIP_LANDMARKS
+
+    close = rig.data.expression_names.index("mouthClose")
+    upper, lower = (rig.data.named_landmarks[n] for n in LIP_LANDMARKS)
+    grid = torch.linspace(0.0, 1.2, 49)
+    for f in np.flatnonzero(frames):
+        e = torch.from_numpy(expr[f]).repeat(len(grid), 1)
+        e[:, close] = grid
+        with torch.no_grad():
+            v = rig(expression=e, jaw=torch.from_numpy(jaw[f]).repeat(len(grid), 1)).vertices
+        expr[f, close] = float(grid[(v[:, upper] - v[:, lower]).norm(dim=-1).argmin()])
+
+
+def write_synthetic_corpus(folder, rig, clips: int = 12, seconds: float = 3.0, seed: int = 0, real_every: int = 3, bilabials: bool = False):
     """A corpus folder in the data engine's layout; every ``real_every``-th clip is marked real speech."""
     rng = np.random.default_rng(seed)
     (folder / "items").mkdir(parents=True, exist_ok=True)
@@ -65,7 +91,7 @@ def write_synthetic_corpus(folder, rig, clips: int = 12, seconds: float = 3.0, s
     np.savez_compressed(folder / "rig_lips.npz", indices=lips_idx, template=template, mouth_width=np.float32(width))
     splits = {"train": [], "val": [], "test": []}
     for i in range(clips):
-        audio, alignment, expr, jaw, lips = synthetic_clip(rng, rig, seconds)
+        audio, alignment, expr, jaw, lips = synthetic_clip(rng, rig, seconds, bilabials=bilabials)
         split = "train" if i < clips * 2 // 3 else ("val" if i % 2 == 0 else "test")
         item_id = f"{i:06d}-synth"
         synthetic = i % real_every != 0

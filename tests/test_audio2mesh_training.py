@@ -175,3 +175,52 @@ def test_training_and_eval_on_a_vocaset_layout_folder(tmp_path, capsys):
     assert main(["eval", "audio2mesh", "--data", str(root), "--ckpt", str(tmp_path / "run"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "LVE, max-squared (CodeTalker), mm^2" in out and "1 clips" in out
+
+
+def _bilabial_excess(trainer) -> float:
+    """Mean excess (mm) of the predicted inner-lip gap over the reference's on the M frames of the training clips."""
+    from audio2mesh.inference import predict
+    from audio2mesh.train import bilabial_frames
+    from sync_expert.features import dequantise
+
+    excess, frames = 0.0, 0
+    with torch.no_grad():
+        for clip in trainer.train_set.clips:
+            out = predict(trainer.model, dequantise(clip.codes), clip.fps, clip.num_frames)
+            pred = 1000 * trainer.space.lip_gap(out.params)
+            ref = 1000 * trainer.space.lip_gap(torch.as_tensor(clip.params))
+            on = bilabial_frames(torch.as_tensor(clip.phones))
+            excess += float(torch.relu(pred - ref)[on].sum())
+            frames += int(on.sum())
+    assert frames > 20
+    return excess / frames
+
+
+def test_closure_loss_closes_the_lips_on_bilabials(tmp_path, head):
+    corpus = write_synthetic_corpus(tmp_path / "corpus", head, clips=9, seconds=3.0, bilabials=True)
+    excess = {}
+    for weight in (0.0, 1.0):
+        cfg = tiny(epochs=15, w_closure=weight, w_amplitude=0.1 * weight)
+        trainer = Audio2MeshTrainer(corpus, tmp_path / f"run{weight}", cfg, torch.device("cpu"), progress=False)
+        trainer.run()
+        excess[weight] = _bilabial_excess(trainer)
+        if weight:
+            assert trainer.history[-1]["train"]["closure"] >= 0 and "amplitude" in trainer.history[-1]["train"]
+    print(f"bilabial gap excess over the reference, mm: without {excess[0.0]:.2f}, with the closure loss {excess[1.0]:.2f}")
+    assert excess[1.0] < 0.7 * excess[0.0], excess
+
+
+def test_mel_warp_moves_formants_and_keeps_identity():
+    from audio2mesh.batches import warp_mel
+
+    features = torch.zeros(2, 5, 80)
+    features[:, :, 20] = 1.0  # a "formant" at mel bin 20
+    warped = warp_mel(features, [1.0, 1.25])
+    assert torch.equal(warped[0], features[0])
+    assert int(warped[1, 0].argmax()) == 25 and float(warped[1, 0].sum()) == pytest.approx(1.25, abs=0.3)
+
+
+@pytest.mark.parametrize("flag", [["--mel-warp", "0.7"], ["--w-closure", "-1"], ["--w-amplitude", "nan"]])
+def test_bad_closure_and_warp_options(corpus, tmp_path, capsys, flag):
+    assert main(["train", "audio2mesh", "--data", str(corpus), "--out", str(tmp_path / "r"), "--size", "tiny", "--quiet", *flag]) == 2
+    assert "must be" in capsys.readouterr().err and not (tmp_path / "r").exists()
