@@ -132,6 +132,7 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
         w_closure=args.w_closure,
         w_amplitude=args.w_amplitude,
         mel_warp=args.mel_warp,
+        init_from=args.init_from,
         synthetic_only=args.synthetic_only,
         eval_every=args.eval_every,
         amp=not args.no_amp,
@@ -357,6 +358,7 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument(
         "--mel-warp", type=float, default=0.0, help="warp each training clip's mel axis by up to this fraction, e.g. 0.1 (default: 0)"
     )
+    a.add_argument("--init-from", default=None, help="fine-tune: start from this checkpoint's weights ('default': the shipped one)")
     a.add_argument("--synthetic-only", action="store_true", help="leave out real speech (its labels are teacher pseudo-labels)")
     a.add_argument("--eval-every", type=int, default=5, help="validate every N epochs (default: 5)")
     a.add_argument("--no-amp", action="store_true", help="no bfloat16 mixed precision on CUDA")

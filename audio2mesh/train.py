@@ -17,6 +17,7 @@ training as teacher pseudo-labels; ``--synthetic-only`` leaves them out (the abl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -68,6 +69,7 @@ class TrainConfig:
     amp: bool = True
     dropout: float | None = None
     audio_encoder: str | None = None  # local wav2vec2/HuBERT/WavLM folder (default: log-mel)
+    init_from: str | None = None  # start from this Audio2Mesh's weights (fine-tuning; "default": the shipped one)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -147,6 +149,8 @@ class Audio2MeshTrainer:
             overrides["dropout"] = cfg.dropout
         torch.manual_seed(cfg.seed)
         self.model = Audio2Mesh(preset_config(cfg.size, **overrides)).to(self.device)
+        if cfg.init_from is not None:
+            self._init_weights(cfg.init_from)
         self.template = torch.as_tensor(ts.template, dtype=torch.float32, device=self.device)
         self.space = ParamSpace(corpus_rig(ts, rig_path), ts.region_indices).to(self.device) if self.corpus else None
         if self.corpus:
@@ -185,6 +189,18 @@ class Audio2MeshTrainer:
         for p in model.parameters():
             p.requires_grad_(False)
         return model
+
+    def _init_weights(self, path: str) -> None:
+        """Fine-tuning: the weights of a checkpoint of the same size, front-end and outputs."""
+        start, meta = load_model(None if path == "default" else path, "audio2mesh", self.device)
+        if dataclasses.replace(start.cfg, dropout=self.model.cfg.dropout) != self.model.cfg:
+            raise L2TError(
+                f"--init-from {path} is a {start.cfg.layers}-layer, width-{start.cfg.width} model; this run builds "
+                f"a {self.model.cfg.layers}-layer, width-{self.model.cfg.width} one (give the same --size and data)"
+            )
+        if meta.get("audio_encoder") != self.front.name or list(meta.get("expression_names", [])) != list(self.train_set.expression_names):
+            raise L2TError(f"--init-from {path} hears another front-end or drives other expressions than this corpus")
+        self.model.load_state_dict(start.state_dict())
 
     def _lr(self) -> float:
         warm = min(1.0, (self.step + 1) / max(1, self.cfg.warmup_steps))

@@ -224,3 +224,19 @@ def test_mel_warp_moves_formants_and_keeps_identity():
 def test_bad_closure_and_warp_options(corpus, tmp_path, capsys, flag):
     assert main(["train", "audio2mesh", "--data", str(corpus), "--out", str(tmp_path / "r"), "--size", "tiny", "--quiet", *flag]) == 2
     assert "must be" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_init_from_starts_from_a_checkpoint_of_the_same_shape(corpus, tmp_path):
+    from avatar.errors import L2TError
+
+    Audio2MeshTrainer(corpus, tmp_path / "first", tiny(epochs=1), torch.device("cpu"), progress=False).run()
+    start, _ = load_model(tmp_path / "first" / "best.pt")
+    again = Audio2MeshTrainer(
+        corpus, tmp_path / "again", tiny(epochs=1, init_from=str(tmp_path / "first" / "best.pt")), torch.device("cpu")
+    )
+    for name, value in start.state_dict().items():
+        assert torch.equal(again.model.state_dict()[name], value), name
+    with pytest.raises(L2TError, match="--init-from"):
+        Audio2MeshTrainer(
+            corpus, tmp_path / "big", tiny(size="student", init_from=str(tmp_path / "first" / "best.pt")), torch.device("cpu")
+        )
