@@ -42,24 +42,30 @@ def read_transcript(path: str) -> str:
     return text
 
 
-def _cmd_teacher(args: argparse.Namespace) -> None:
+def spoken_phones(args: argparse.Namespace, audio):
+    """Phones of ``audio``: --transcript / --transcript-file force-aligned, else phone recognition
+    (what happened is said on stderr); a missing aligner is a one-line error."""
     from audio2mesh.data.tts import ToolMissing
-    from audio2mesh.speech import load_speech, speech_alignment
+    from audio2mesh.speech import speech_alignment
+
+    transcript = read_transcript(args.transcript_file) if args.transcript_file else args.transcript
+    try:
+        return speech_alignment(audio, transcript, lambda m: print(m, file=sys.stderr))
+    except ToolMissing as exc:
+        raise L2TError(str(exc)) from None
+
+
+def _cmd_teacher(args: argparse.Namespace) -> None:
+    from audio2mesh.speech import load_speech
     from audio2mesh.teacher.animator import TeacherAnimator
     from avatar.io.audio import SPEECH_RATE
     from avatar.rig import load_rig
 
     check_fps(args.fps)
     check_output_file(args.output, "-o", (".npz",))
-    transcript = args.transcript
-    if args.transcript_file:
-        transcript = read_transcript(args.transcript_file)
     audio = load_speech(args.audio, 1.0 / args.fps)  # check the input before loading the rig
     animator = TeacherAnimator(load_rig(args.rig), args.fps)
-    try:
-        alignment = speech_alignment(audio, transcript, lambda m: print(m, file=sys.stderr))
-    except ToolMissing as exc:
-        raise L2TError(str(exc)) from None
+    alignment = spoken_phones(args, audio)
     seconds = len(audio) / SPEECH_RATE
     motion = animator.animate(alignment.fitted_to(seconds), animator.num_frames(seconds))
     motion.save(args.output)
@@ -273,13 +279,9 @@ def _eval_sync_clip(args, expert, meta, device) -> None:
 
 def _clip_alignment(args, audio):
     """The phones of --audio: a 'start end phone' file, or 'auto' (the transcript force-aligned, else recognised)."""
-    from audio2mesh.speech import speech_alignment
     from sync_expert.phones import read_phone_file
 
-    if args.alignment != "auto":
-        return read_phone_file(args.alignment)
-    transcript = read_transcript(args.transcript_file) if args.transcript_file else args.transcript
-    return speech_alignment(audio, transcript, log=lambda line: print(line, file=sys.stderr))
+    return read_phone_file(args.alignment) if args.alignment != "auto" else spoken_phones(args, audio)
 
 
 def _eval_sync_dataset(args, expert, device) -> None:
