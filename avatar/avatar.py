@@ -36,8 +36,11 @@ class Avatar:
         stop = motion.num_frames if stop is None else stop
         if motion.vertices is not None:
             return motion.vertices[start:stop].to(self.device)
-        params = {k: v[start:stop].to(self.device) for k, v in motion.params.items()}
-        n = stop - start
+        return self.posed_vertices({k: v[start:stop].to(self.device) for k, v in motion.params.items()})
+
+    def posed_vertices(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mesh vertices [T, V, 3] posed by rig parameters (name -> [T, D], on the avatar's device)."""
+        n = next(iter(params.values())).shape[0] if params else 1
         shape = self.shape[None].expand(n, -1) if self.shape.numel() else None
         return self.rig(shape=shape, vertex_offsets=self.vertex_offsets, batch_size=n, **params).vertices
 

@@ -227,6 +227,17 @@ def _cmd_landmarks(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_prebuild(args: argparse.Namespace) -> None:
+    from avatar.device import resolve_device
+    from avatar.render.gsplat_kernels import jit_cache_folder, prebuild
+
+    if resolve_device("auto").type != "cuda":
+        raise L2TError("no CUDA device here: gsplat's kernels are built on (and for) a machine with CUDA; the CPU renderer needs none")
+    state, seconds = prebuild()
+    where = "in the installed gsplat package" if state == "prebuilt" else f"in {jit_cache_folder()}"
+    print(f"gsplat's CUDA kernels are ready ({'compiled now' if state == 'compile' else 'already built'}, {where}; {seconds:.1f} s)")
+
+
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motion", help="motion npz: per-frame rig parameters or vertices (see README, 'Motion files')")
     p.add_argument("--demo", action="store_true", help="use a built-in demo motion (head turn, talking jaw, expressions, blinks)")
@@ -407,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="landmarks.npz", help="npz to write (default: landmarks.npz)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_landmarks)
+
+    p = sub.add_parser(
+        "prebuild",
+        help="compile gsplat's CUDA kernels now, once per machine (otherwise the first CUDA render does, ~1 min)",
+        description="gsplat's PyPI wheel carries no compiled kernels: the first CUDA render on a machine compiles them "
+        "(about a minute) into torch's extension cache ($TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions), "
+        "where every later run finds them. Run this after installing (e.g. while building a container image) so no "
+        "user command waits for it. Installing gsplat from source builds them into the package instead (README, 'Speed').",
+    )
+    p.set_defaults(func=_cmd_prebuild)
 
     from audio2mesh.cli import add_commands as add_speech_commands
     from audio2mesh.cli import add_training_commands

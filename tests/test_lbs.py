@@ -96,3 +96,32 @@ def test_rig_forward_matches_reference_with_pose_correctives():
     )
     ref = reference_flame_lbs(data, shape, expr, pose)
     assert np.allclose(out.vertices[0].numpy(), ref, atol=1e-5)
+
+
+def test_landmark_rig_gives_the_full_rigs_landmarks(head):
+    from avatar.rig.landmark_rig import LandmarkRig
+
+    torch.manual_seed(0)
+    b = 5
+    args = {
+        "shape": 0.5 * torch.randn(b, head.num_shapes),
+        "expression": 0.5 * torch.randn(b, head.num_expressions),
+        "rotation": 0.3 * torch.randn(b, 3),
+        "neck": 0.2 * torch.randn(b, 3),
+        "jaw": 0.2 * torch.randn(b, 3),
+        "eyes": 0.1 * torch.randn(b, 6),
+        "translation": torch.randn(b, 3),
+    }
+    offsets = 0.002 * torch.randn(head.num_vertices, 3)
+    lm_rig = LandmarkRig(head)
+    assert len(lm_rig.ids) < head.num_vertices / 3  # a fraction of the mesh is skinned
+    for offs in (None, offsets):
+        want = head.landmarks(head(vertex_offsets=offs, **args).vertices)
+        got = lm_rig(vertex_offsets=offs, **args)
+        assert torch.allclose(got, want, atol=1e-6), (got - want).abs().max()
+    # Gradients reach every argument the same way.
+    jaw = args["jaw"].clone().requires_grad_(True)
+    lm_rig(**{**args, "jaw": jaw}).square().sum().backward()
+    jaw_ref = args["jaw"].clone().requires_grad_(True)
+    head.landmarks(head(**{**args, "jaw": jaw_ref}).vertices).square().sum().backward()
+    assert torch.allclose(jaw.grad, jaw_ref.grad, rtol=1e-4, atol=1e-5)

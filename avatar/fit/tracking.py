@@ -30,6 +30,7 @@ from avatar.io.atomic import atomic_path
 from avatar.io.torch_file import load_torch_file
 from avatar.render.cameras import pinhole_intrinsics, project_points
 from avatar.rig import mediapipe_topology as mp
+from avatar.rig.landmark_rig import LandmarkRig
 from avatar.rig.model import Rig
 from avatar.rig.rotations import matrix_to_axis_angle
 
@@ -201,6 +202,7 @@ def track_sequence(
     shape = torch.zeros(rig.num_shapes, device=dev, requires_grad=True)
     free_offsets = torch.zeros(rig.num_vertices, 3, device=dev, requires_grad=True)
     smoother = vertex_smoother(rig.faces, rig.num_vertices)
+    landmark_rig = LandmarkRig(rig)
     # Frames next to each other in the video are smoothed; across a dropped stretch they are not.
     consecutive = torch.from_numpy(np.diff(frame_indices) == 1).float().to(dev)
 
@@ -212,8 +214,7 @@ def track_sequence(
 
     def loss_terms(with_identity: bool):
         offs = offsets() if with_identity else None
-        out = rig(shape=shape[None].expand(n, -1), vertex_offsets=offs, **p)
-        uv = project_points(rig.landmarks(out.vertices), view, intrinsics())
+        uv = project_points(landmark_rig(shape=shape[None].expand(n, -1), vertex_offsets=offs, **p), view, intrinsics())
         err = ((uv - target) / face_size[:, None, None]).square().sum(-1)  # [N, L]
         per_frame = (err * weights).sum(1) / weights.sum()
         data = per_frame.mean()

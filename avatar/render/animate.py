@@ -18,6 +18,7 @@ from avatar.io.video import Mp4Writer
 from avatar.motion import Motion
 from avatar.render.cameras import Camera, frame_head, motion_cameras
 from avatar.render.gaussian import pick_backend, render_gaussians
+from avatar.render.poser import FramePoser
 
 
 @dataclass
@@ -51,27 +52,26 @@ def render_frames(
     """Yield uint8 frames [H, W, 3], rendering `batch` frames at a time."""
     dev = avatar.device
     bg = torch.tensor(background, dtype=torch.float32, device=dev)
-    for start in range(0, motion.num_frames, batch):
-        stop = min(start + batch, motion.num_frames)
-        world = avatar.world(avatar.vertices(motion, start, stop))
-        cams = cameras[start:stop]
-        viewmats = torch.stack([c.world_to_cam for c in cams]).to(dev)[:, None]
-        ks = torch.stack([c.K for c in cams]).to(dev)[:, None]
+    viewmats = torch.stack([c.world_to_cam for c in cameras]).to(dev)[:, None]  # [T, 1, 4, 4]
+    ks = torch.stack([c.K for c in cameras]).to(dev)[:, None]  # [T, 1, 3, 3]
+    for start, count, world in FramePoser(avatar).batches(motion, batch):
+        views = torch.arange(start, start + len(world.means), device=dev).clamp_max(motion.num_frames - 1)
         out = render_gaussians(
             world.means,
             world.quats,
             world.scales,
             world.opacities,
             world.sh,
-            viewmats,
-            ks,
-            cams[0].width,
-            cams[0].height,
+            viewmats[views],
+            ks[views],
+            cameras[0].width,
+            cameras[0].height,
             world.sh_degree,
             bg,
             backend=backend,
+            depth=False,
         )
-        frames = (out.rgb[:, 0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+        frames = (out.rgb[:count, 0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
         yield from frames
 
 

@@ -11,6 +11,7 @@ Cameras are OpenCV-style (see cameras.py): viewmats are world-to-camera [C, 4, 4
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -28,7 +29,7 @@ TILE = 16
 class RenderOutput:
     rgb: torch.Tensor  # [B, C, H, W, 3] composited over the background
     alpha: torch.Tensor  # [B, C, H, W, 1]
-    depth: torch.Tensor  # [B, C, H, W, 1] expected camera-space depth (0 where empty)
+    depth: torch.Tensor | None  # [B, C, H, W, 1] expected camera-space depth (0 where empty); None if not asked for
 
 
 def pick_backend(device: torch.device, backend: str = "auto") -> str:
@@ -54,6 +55,7 @@ def render_gaussians(
     sh_degree: int,
     background: torch.Tensor | None = None,  # [3] colour behind the avatar (default black)
     backend: str = "auto",
+    depth: bool = True,  # False: colour and alpha only (gsplat skips the depth channel)
 ) -> RenderOutput:
     """Render B frames from C cameras each."""
     b = means.shape[0]
@@ -63,7 +65,7 @@ def render_gaussians(
     Ks = Ks.expand(b, -1, -1, -1) if Ks.dim() == 3 else Ks
     bg = torch.zeros(3, device=means.device, dtype=means.dtype) if background is None else background.to(means)
     if pick_backend(means.device, backend) == "gsplat":
-        return _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, height, sh_degree, bg)
+        return _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, height, sh_degree, bg, depth)
     frames = [
         torch.stack(
             [
@@ -76,11 +78,15 @@ def render_gaussians(
         for i in range(b)
     ]
     out = torch.stack(frames)  # [B, C, H, W, 5]
-    return RenderOutput(out[..., :3], out[..., 3:4], out[..., 4:5])
+    return RenderOutput(out[..., :3], out[..., 3:4], out[..., 4:5] if depth else None)
 
 
-def _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, height, sh_degree, bg) -> RenderOutput:
+def _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, height, sh_degree, bg, depth: bool) -> RenderOutput:
     from gsplat import rasterization
+
+    from avatar.render.gsplat_kernels import ensure_kernels
+
+    ensure_kernels(log=lambda note: print(note, file=sys.stderr, flush=True))
 
     c = viewmats.shape[1]
     img, alpha, _ = rasterization(
@@ -96,12 +102,13 @@ def _render_gsplat(means, quats, scales, opacities, sh, viewmats, Ks, width, hei
         near_plane=NEAR_PLANE,
         eps2d=EPS2D,
         sh_degree=sh_degree,
-        render_mode="RGB+ED",
+        render_mode="RGB+ED" if depth else "RGB",
         backgrounds=bg.expand(means.shape[0], c, 3),
         packed=False,
     )
-    depth = torch.where(alpha > 0, img[..., 3:4], torch.zeros_like(img[..., 3:4]))
-    return RenderOutput(img[..., :3], alpha, depth)
+    if not depth:
+        return RenderOutput(img, alpha, None)
+    return RenderOutput(img[..., :3], alpha, torch.where(alpha > 0, img[..., 3:4], torch.zeros_like(img[..., 3:4])))
 
 
 def project_gaussians(means, quats, scales, viewmat, K, width, height):

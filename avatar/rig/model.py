@@ -101,19 +101,7 @@ class Rig(nn.Module):
 
     def shaped_vertices(self, shape: torch.Tensor | None, expression: torch.Tensor | None, batch: int) -> torch.Tensor:
         """Template plus identity and expression offsets, before posing: [B, V, 3]."""
-        v = self.v_template.expand(batch, -1, -1)
-        if shape is not None and shape.shape[-1] > 0:
-            v = v + self._blend(self.shapedirs, shape, "shape")
-        if expression is not None and expression.shape[-1] > 0:
-            v = v + self._blend(self.exprdirs, expression, "expression")
-        return v
-
-    @staticmethod
-    def _blend(dirs: torch.Tensor, coeffs: torch.Tensor, what: str) -> torch.Tensor:
-        n = coeffs.shape[-1]
-        if n > dirs.shape[-1]:
-            raise ValueError(f"{n} {what} coefficients given, the rig has {dirs.shape[-1]}")
-        return torch.einsum("vck,bk->bvc", dirs[..., :n], coeffs.to(dirs.dtype))
+        return blend_shapes(self.v_template, self.shapedirs, self.exprdirs, shape, expression, batch)
 
     def joint_rotations(self, rotation, neck, jaw, eyes, batch: int) -> torch.Tensor:
         """Local rotation matrices of every joint: [B, J, 3, 3] (identity where not given)."""
@@ -133,3 +121,23 @@ class Rig(nn.Module):
         tri = self.faces[self.landmark_faces]  # [L, 3]
         corners = vertices[:, tri]  # [B, L, 3, 3]
         return (corners * self.landmark_bary[None, :, :, None]).sum(-2)
+
+
+def blend_shapes(
+    template: torch.Tensor,  # [P, 3] points (vertices, or joints)
+    shapedirs: torch.Tensor,  # [P, 3, S]
+    exprdirs: torch.Tensor,  # [P, 3, E]
+    shape: torch.Tensor | None,  # [B, <=S]
+    expression: torch.Tensor | None,  # [B, <=E]
+    batch: int,
+) -> torch.Tensor:
+    """Points moved by identity and expression coefficients (missing trailing ones are zero): [B, P, 3]."""
+    v = template.expand(batch, -1, -1)
+    for dirs, coeffs, what in ((shapedirs, shape, "shape"), (exprdirs, expression, "expression")):
+        if coeffs is None or coeffs.shape[-1] == 0:
+            continue
+        n = coeffs.shape[-1]
+        if n > dirs.shape[-1]:
+            raise ValueError(f"{n} {what} coefficients given, the rig has {dirs.shape[-1]}")
+        v = v + torch.einsum("vck,bk->bvc", dirs[..., :n], coeffs.to(dirs.dtype))
+    return v

@@ -1,0 +1,61 @@
+"""FramePoser: a motion's frames as world Gaussians, batch after batch, for rendering (no gradients).
+
+The same result as ``avatar.world(avatar.vertices(motion, start, stop))`` (the differentiable path
+that fitting uses), made fast for playback:
+- the motion goes to the device once, not batch by batch;
+- the constant parts (opacities, SH) are computed once;
+- on CUDA the per-frame chain (blendshapes, skinning, triangle frames, local to world) is one
+  captured CUDA graph per batch size (see cuda_graph.py); the last, shorter batch repeats its
+  final frame to fill the batch and so replays the same graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from avatar.avatar import Avatar
+from avatar.gaussians import WorldGaussians
+from avatar.motion import Motion
+from avatar.render.cuda_graph import GraphedCall
+
+
+class FramePoser:
+    """Poses one avatar for rendering. Make a new one after changing the avatar's Gaussians or identity."""
+
+    def __init__(self, avatar: Avatar, graphs: bool | None = None):
+        """graphs: replay CUDA graphs (default: on a CUDA avatar)."""
+        self.avatar = avatar
+        self.graphs = avatar.device.type == "cuda" if graphs is None else graphs
+        model = avatar.model
+        self.opacities = torch.sigmoid(model.opacity_logits.detach())  # [N]
+        self.sh = model.sh.detach()  # [N, K, 3]
+        self._pose = GraphedCall(self._pose_eager) if self.graphs else self._pose_eager
+
+    def _pose_eager(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        verts = inputs["vertices"] if "vertices" in inputs else self.avatar.posed_vertices(inputs)
+        world = self.avatar.world(verts)
+        return world.means, world.quats, world.scales
+
+    @torch.no_grad()
+    def pose(self, frames: dict[str, torch.Tensor]) -> WorldGaussians:
+        """World Gaussians [T, N, ...] for T frames of rig parameters (name -> [T, D]) or of
+        posed vertices ({"vertices": [T, V, 3]}), on the avatar's device."""
+        means, quats, scales = self._pose(**frames)
+        return WorldGaussians(means, quats, scales, self.opacities, self.sh, self.avatar.model.sh_degree)
+
+    def batches(self, motion: Motion, batch: int) -> Iterator[tuple[int, int, WorldGaussians]]:
+        """(first frame, frames of the motion in this batch, world Gaussians [b, N, ...]) for the
+        whole motion, in order.
+
+        With graphs every batch has `batch` frames (one graph): the last repeats its final frame,
+        and only its first `count` frames belong to the motion. Without, the last is shorter."""
+        dev = self.avatar.device
+        frames = {"vertices": motion.vertices} if motion.vertices is not None else motion.params
+        frames = {name: value.to(dev, torch.float32) for name, value in frames.items()}
+        total = motion.num_frames
+        for start in range(0, total, batch):
+            count = min(batch, total - start)
+            index = torch.arange(start, start + (batch if self.graphs else count), device=dev).clamp_max(total - 1)
+            yield start, count, self.pose({name: value[index] for name, value in frames.items()})

@@ -1,0 +1,60 @@
+"""FramePoser: the rendering path's posing equals the differentiable one (eager on the CPU, CUDA graphs on a GPU)."""
+
+import pytest
+import torch
+
+from avatar.io.avatar_folder import load_avatar
+from avatar.motion import Motion, demo_motion
+from avatar.render.poser import FramePoser
+
+
+def _reference(avatar, motion, start, stop):
+    with torch.no_grad():
+        return avatar.world(avatar.vertices(motion, start, stop))
+
+
+def _assert_batches_match(avatar, motion, batch, graphs):
+    poser = FramePoser(avatar, graphs=graphs)
+    seen = 0
+    for start, count, world in poser.batches(motion, batch):
+        assert start == seen
+        ref = _reference(avatar, motion, start, start + count)
+        for name in ("means", "quats", "scales"):
+            got, want = getattr(world, name)[:count].cpu(), getattr(ref, name).cpu()
+            assert torch.allclose(got, want, atol=2e-6, rtol=1e-5), name
+        assert torch.equal(world.opacities.cpu(), ref.opacities.cpu())
+        seen += count
+    assert seen == motion.num_frames
+
+
+def test_poser_matches_the_differentiable_path_on_the_cpu():
+    avatar = load_avatar()
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.44)  # 11 frames: batches of 4, 4, 3
+    _assert_batches_match(avatar, motion, 4, graphs=False)
+    # Without graphs the last batch is not padded.
+    sizes = [len(w.means) for _, _, w in FramePoser(avatar, graphs=False).batches(motion, 4)]
+    assert sizes == [4, 4, 3]
+
+
+def test_poser_poses_motions_of_vertices():
+    avatar = load_avatar()
+    params = demo_motion(avatar.rig.data.expression_names, seconds=0.2)
+    with torch.no_grad():
+        verts = avatar.vertices(params)
+    _assert_batches_match(avatar, Motion({}, verts, params.fps), 3, graphs=False)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_poser_matches_the_eager_path():
+    avatar = load_avatar(device="cuda")
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.44)
+    _assert_batches_match(avatar, motion, 4, graphs=True)
+    poser = FramePoser(avatar)
+    assert poser.graphs
+    batches = list(poser.batches(motion, 8))
+    assert [len(w.means) for _, _, w in batches] == [8, 8]  # the last batch is padded to replay the same graph
+    assert len(poser._pose.captured) == 1
+    # Outputs are copies: an earlier batch keeps its values after later replays.
+    first = batches[0][2].means[0].clone()
+    list(poser.batches(motion, 8))
+    assert torch.equal(batches[0][2].means[0], first)
