@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import torch
 
 from avatar.errors import L2TError
@@ -17,3 +20,35 @@ def resolve_device(name: str | None = None) -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise L2TError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from exc
+
+
+class CudaWarmUp:
+    """Creates the CUDA context and loads gsplat's kernels on a thread, so that a command's CPU
+    work (decoding, loading files, a CPU model) overlaps them; wait() before the first CUDA use."""
+
+    def __init__(self, device: torch.device):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(device,), daemon=True) if device.type == "cuda" else None
+        if self.thread is not None:
+            self.thread.start()
+
+    def _run(self, device: torch.device) -> None:
+        try:
+            from avatar.render.gsplat_kernels import ensure_kernels
+
+            torch.empty(1, device=device)
+            ensure_kernels(log=lambda note: print(note, file=sys.stderr, flush=True))
+        except BaseException as exc:  # re-raised by wait() in the caller's thread
+            self.error = exc
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            raise self.error
+
+
+def start_cuda_warm_up(device: torch.device) -> CudaWarmUp:
+    """Start warming CUDA up for `device` (nothing to do on the CPU); see CudaWarmUp."""
+    return CudaWarmUp(device)
