@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -254,11 +255,19 @@ def fit_avatar(
                 for frame in fitter.preview_frames():
                     writer.write(frame)
         if tracked is None:
-            shutil.copytree(own_tracked, tmp / "tracked")
+            shutil.copytree(own_tracked, tmp / "tracked", copy_function=link_or_copy)  # the work folder goes next
         metrics["seconds"]["total"] = time.perf_counter() - start  # this run (a resumed run leaves out what was done before)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return FitResult(output, metrics, fitter)
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link where the file system allows one (instant, no second copy of the frames), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _device_name(device: torch.device) -> str:

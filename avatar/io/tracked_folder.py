@@ -20,6 +20,8 @@ the crop in background pixels). Rotations are axis-angle in the rig's world: +y 
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +79,12 @@ def write_tracked_folder(folder: Path, frames: TrackedFrames, expression_names: 
     offsets = (frames.vertex_offsets.cpu().numpy() if frames.vertex_offsets is not None else np.zeros((0, 3)))[None].astype(np.float32)
     np.savez_compressed(folder / "canonical_flame_param.npz", shape=shape, static_offset=offsets)
     entries = []
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # JPEG encoding releases the GIL
+        saved = [pool.submit(_save_jpeg, frames.images[i], folder / "images" / f"{i:05d}.jpg") for i in range(frames.num_frames)]
+        for job in saved:
+            job.result()
     for i in range(frames.num_frames):
         name = f"{i:05d}"
-        Image.fromarray(frames.images[i]).save(folder / "images" / f"{name}.jpg", quality=95)
         per_frame = {vhap: frames.params[ours][i : i + 1].cpu().numpy().astype(np.float32) for ours, vhap in PARAM_NAMES.items()}
         np.savez(folder / "flame_param" / f"{name}.npz", shape=shape, static_offset=offsets, **per_frame)
         K = frames.Ks[i].cpu().numpy()
@@ -105,6 +110,10 @@ def write_tracked_folder(folder: Path, frames: TrackedFrames, expression_names: 
         Image.fromarray(frames.background).save(folder / "background.png")
         meta["background"] = {"path": "background.png", "width": int(frames.background.shape[1]), "height": int(frames.background.shape[0])}
     (folder / "transforms.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def _save_jpeg(image: np.ndarray, path: Path) -> None:
+    Image.fromarray(image).save(path, quality=95)
 
 
 def read_tracked_folder(folder: str | Path, num_vertices: int, num_expressions: int, size: int | None = None) -> TrackedFrames:
