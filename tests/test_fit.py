@@ -74,7 +74,7 @@ def test_resume_continues_exactly_where_the_checkpoint_was(fitted, tmp_path):
     second = GaussianFitter(rig, data, train, cfg, torch.device("cpu"))
     second.load_checkpoint(tmp_path / "checkpoint.pt")
     assert second.iteration == 10
-    a, b = first.step(), second.step()
+    a, b = float(first.step()), float(second.step())
     assert a == pytest.approx(b, rel=1e-5)
     assert torch.allclose(first.state.model.xyz, second.state.model.xyz, atol=1e-6)
 

@@ -79,11 +79,22 @@ class FitState(torch.nn.Module):
         return torch.optim.Adam(groups, eps=1e-15)
 
 
+def frame_store(array: np.ndarray, device: torch.device, budget: float = 0.25) -> torch.Tensor:
+    """Per-frame data [N, ...] as a tensor to index by frame: on the device when it takes under `budget`
+    of the GPU's free memory (no per-step copy from the host then), else shared with the host array."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda" and array.nbytes < budget * torch.cuda.mem_get_info(device)[0]:
+        return tensor.to(device)
+    return tensor
+
+
 class FrameRenderer:
     """Renders tracked frames with the current state: the avatar, and the avatar over its background."""
 
     def __init__(self, rig: Rig, data: TrackedFrames, device: torch.device):
         self.rig, self.data, self.device = rig, data, device
+        self.images = frame_store(data.images, device)  # [N, S, S, 3] uint8
+        self.masks = frame_store(data.masks, device) if data.masks is not None else None  # [N, S, S]
         self.params = {k: v.to(device) for k, v in data.params.items()}
         self.shape = data.shape[: rig.num_shapes].to(device)
         self.offsets = data.vertex_offsets.to(device) if data.vertex_offsets is not None else None
@@ -111,12 +122,20 @@ class FrameRenderer:
 
     def targets(self, frames: torch.Tensor) -> torch.Tensor:
         """The frames' images in [0, 1] (over white outside the mask when the folder has masks)."""
-        idx = frames.cpu().numpy()
-        image = torch.from_numpy(self.data.images[idx]).to(self.device).float() / 255.0
-        if self.data.masks is not None:
-            mask = torch.from_numpy(self.data.masks[idx]).to(self.device)[..., None].float()
+        image = pick_frames(self.images, frames, self.device).float() / 255.0
+        if self.masks is not None:
+            mask = self.mask(frames)[..., None]
             image = image * mask + (1 - mask)
         return image
+
+    def mask(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frames' foreground masks [B, S, S] in {0, 1} (a folder with masks only)."""
+        return pick_frames(self.masks, frames, self.device).float()
+
+
+def pick_frames(store: torch.Tensor, frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rows `frames` [B] (on `device`) of a frame_store, on `device`."""
+    return store[frames] if store.device == frames.device else store[frames.cpu()].to(device)
 
 
 def initial_colors(renderer: FrameRenderer, frames: torch.Tensor) -> torch.Tensor:
@@ -159,6 +178,7 @@ class GaussianFitter:
                 for f in torch.arange(data.num_frames, device=device).split(64)
             ]
         self.labels = np.concatenate(labels)
+        self.label_store = frame_store(self.labels, device)
         colors = initial_colors(self.renderer, self.train[torch.linspace(0, len(self.train) - 1, min(16, len(self.train))).round().long()])
         model = GaussianAvatarModel.on_triangles(len(rig.faces), 1, cfg.sh_degree, colors.cpu()).to(device)
         background = None
@@ -176,6 +196,7 @@ class GaussianFitter:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.densify_state = cfg.densify.initial_state(model)
         self.losses: list[float] = []
+        self._unread_losses: list[torch.Tensor] = []  # read back in bulk: one host sync per read, not per step
 
     # ---------------------------------------------------------------- schedule
     def _set_lr(self) -> None:
@@ -185,22 +206,21 @@ class GaussianFitter:
                 group["lr"] = 4e-3 * decay
 
     # ---------------------------------------------------------------- one step
-    def step(self) -> float:
+    def step(self) -> torch.Tensor:
+        """One iteration; returns the loss (on the device: reading it would wait for the GPU)."""
         cfg = self.cfg
         pick = torch.randint(len(self.train), (cfg.batch,), generator=self.generator)
         frames = self.train[pick.to(self.device)]
-        idx = frames.cpu().numpy()
         self._set_lr()
         rgb, alpha, pred = self.renderer.render(self.state, frames)
         target = self.renderer.targets(frames)
-        labels = torch.from_numpy(self.labels[idx]).to(self.device)
+        labels = pick_frames(self.label_store, frames, self.device)
         weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
         l1 = ((pred - target).abs() * weight).mean() / weight.mean()
         loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
         a = alpha[..., 0]
-        if self.data.masks is not None:
-            mask = torch.from_numpy(self.data.masks[idx]).to(self.device).float()
-            loss = loss + cfg.outside_weight * (a - mask).abs().mean()
+        if self.renderer.masks is not None:
+            loss = loss + cfg.outside_weight * (a - self.renderer.mask(frames)).abs().mean()
         else:
             loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
             loss = loss + cfg.face_weight * ((1 - a) * ((labels & FACE) > 0).float()).mean()
@@ -213,19 +233,26 @@ class GaussianFitter:
         self.optimizer.step()
         self.iteration += 1
         cfg.densify.after_step(self.densify_state, m, self.optimizer, self.iteration, cfg.iterations)
-        value = float(loss.detach())
-        self.losses.append(value)
-        return value
+        loss = loss.detach()
+        self._unread_losses.append(loss)
+        return loss
+
+    def read_losses(self) -> list[float]:
+        """Every step's loss so far (waits for the GPU to catch up)."""
+        if self._unread_losses:
+            self.losses.extend(torch.stack(self._unread_losses).tolist())
+            self._unread_losses.clear()
+        return self.losses
 
     # ---------------------------------------------------------------- run
     def run(self, checkpoint: Path | None = None, progress: bool = False) -> None:
         bar = tqdm(total=self.cfg.iterations, initial=self.iteration, desc="gaussians", unit="it", disable=not progress, dynamic_ncols=True)
         saved_at = time.monotonic()
         while self.iteration < self.cfg.iterations:
-            loss = self.step()
+            self.step()
             bar.update(1)
             if self.iteration % 20 == 0:
-                bar.set_postfix(loss=f"{loss:.4f}", gaussians=self.state.model.num_gaussians, refresh=False)
+                bar.set_postfix(loss=f"{self.read_losses()[-1]:.4f}", gaussians=self.state.model.num_gaussians, refresh=False)
             due = (
                 self.iteration % self.cfg.checkpoint_every == 0
                 or self.iteration == self.cfg.iterations
@@ -246,7 +273,7 @@ class GaussianFitter:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "densify": {k: v.cpu() for k, v in self.densify_state.items()},
-            "losses": self.losses,
+            "losses": self.read_losses(),
         }
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
