@@ -78,7 +78,21 @@ def time_raw_gsplat(avatar, motion, size: int, batch: int, frames: int) -> float
     bg = torch.ones(batch, 1, 3, device=dev)
 
     def render_batch(start: int) -> None:
-        rasterization(means, quats, scales, opacities, sh, vm, ks, size, size, near_plane=NEAR_PLANE, sh_degree=w.sh_degree, backgrounds=bg)
+        rasterization(
+            means,
+            quats,
+            scales,
+            opacities,
+            sh,
+            vm,
+            ks,
+            size,
+            size,
+            near_plane=NEAR_PLANE,
+            sh_degree=w.sh_degree,
+            backgrounds=bg,
+            packed=False,
+        )
 
     return frames_per_second(render_batch, batch, frames, dev)
 
@@ -128,6 +142,7 @@ def main() -> None:
                 }
                 results["runs"].append(row)
                 print(row, flush=True)
+                save(args.out, results)  # a run cut short keeps its finished rows
     else:
         results["device"] = "cpu"
     avatar = load_avatar(device="cpu")
@@ -142,9 +157,13 @@ def main() -> None:
     }
     results["runs"].append(row)
     print(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    save(args.out, results)
     print(f"saved {args.out}")
+
+
+def save(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,17 @@ def cold_runs(audio: Path, out: Path, size: int, device: str, runs: int) -> dict
         start = time.perf_counter()
         subprocess.run(cmd + ["--quiet"], check=True, cwd=ROOT, capture_output=True)
         walls.append(round(time.perf_counter() - start, 3))
-    return {"command": " ".join(["l2t-avatar", *cmd[3:]]), "size": size, "wall_s": walls, "median_wall_s": sorted(walls)[len(walls) // 2]}
+    floor_cmd = [sys.executable, "-c", "import torch; torch.zeros(1, device='cuda' if torch.cuda.is_available() else 'cpu')"]
+    start = time.perf_counter()
+    subprocess.run(floor_cmd, check=True, capture_output=True)
+    floor = round(time.perf_counter() - start, 3)
+    return {
+        "command": " ".join(["l2t-avatar", *cmd[3:]]),
+        "size": size,
+        "wall_s": walls,
+        "median_wall_s": sorted(walls)[len(walls) // 2],
+        "python_import_torch_and_init_device_s": floor,  # the floor any command that uses torch pays
+    }
 
 
 def main() -> None:
