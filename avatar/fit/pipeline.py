@@ -237,7 +237,7 @@ def fit_avatar(
         "gaussians": fitter.state.model.num_gaussians,
         "iterations": cfg.iterations,
         "device": _device_name(device),
-        "final_loss": float(np.mean(fitter.read_losses()[-50:])) if fitter.read_losses() else None,
+        "final_loss": float(np.mean(losses[-50:])) if (losses := fitter.read_losses()) else None,
         "heldout_rule": "the last 10% of the tracked frames are never trained on",
     }
     avatar = Avatar(

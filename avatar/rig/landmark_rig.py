@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from avatar.rig.lbs import linear_blend_skinning
-from avatar.rig.model import Rig, blend_shapes
+from avatar.rig.model import Rig, batch_of, blend_shapes
 
 
 class LandmarkRig(nn.Module):
@@ -49,8 +49,7 @@ class LandmarkRig(nn.Module):
         vertex_offsets: torch.Tensor | None = None,  # [V, 3] over the whole mesh
         batch_size: int | None = None,
     ) -> torch.Tensor:
-        given = [t for t in (shape, expression, rotation, neck, jaw, eyes, translation) if t is not None]
-        batch = batch_size if batch_size is not None else (given[0].shape[0] if given else 1)
+        batch = batch_of(shape, expression, rotation, neck, jaw, eyes, translation, batch_size=batch_size)
         v_shaped = blend_shapes(self.v_template, self.shapedirs, self.exprdirs, shape, expression, batch)
         joints = blend_shapes(self.j_template, self.j_shapedirs, self.j_exprdirs, shape, expression, batch)
         if vertex_offsets is not None:

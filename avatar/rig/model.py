@@ -86,8 +86,7 @@ class Rig(nn.Module):
         batch_size: int | None = None,
     ) -> RigOutput:
         """vertex_offsets: [V, 3] or [B, V, 3] static per-vertex offsets added before posing."""
-        given = [t for t in (shape, expression, rotation, neck, jaw, eyes, translation) if t is not None]
-        batch = batch_size if batch_size is not None else (given[0].shape[0] if given else 1)
+        batch = batch_of(shape, expression, rotation, neck, jaw, eyes, translation, batch_size=batch_size)
         v_shaped = self.shaped_vertices(shape, expression, batch)
         if vertex_offsets is not None:
             v_shaped = v_shaped + vertex_offsets
@@ -121,6 +120,13 @@ class Rig(nn.Module):
         tri = self.faces[self.landmark_faces]  # [L, 3]
         corners = vertices[:, tri]  # [B, L, 3, 3]
         return (corners * self.landmark_bary[None, :, :, None]).sum(-2)
+
+
+def batch_of(*args: torch.Tensor | None, batch_size: int | None = None) -> int:
+    """`batch_size`, else the first dimension of the first argument given, else 1."""
+    if batch_size is not None:
+        return batch_size
+    return next((t.shape[0] for t in args if t is not None), 1)
 
 
 def blend_shapes(
