@@ -137,6 +137,8 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
         distill_from=args.distill_from,
         w_closure=args.w_closure,
         w_amplitude=args.w_amplitude,
+        w_bilabial=args.w_bilabial,
+        only_closure_head=args.only_closure_head,
         mel_warp=args.mel_warp,
         init_from=args.init_from,
         synthetic_only=args.synthetic_only,
@@ -145,8 +147,8 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
         audio_encoder=args.audio_encoder,
     )
     _check_positive(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
-    if not all(0 <= w < 1e6 for w in (args.w_closure, args.w_amplitude)) or not 0 <= args.mel_warp < 0.5:
-        raise L2TError("--w-closure and --w-amplitude must be >= 0, --mel-warp in [0, 0.5)")
+    if not all(0 <= w < 1e6 for w in (args.w_closure, args.w_amplitude, args.w_bilabial)) or not 0 <= args.mel_warp < 0.5:
+        raise L2TError("--w-closure, --w-amplitude and --w-bilabial must be >= 0, --mel-warp in [0, 0.5)")
     if args.fps is not None:
         check_fps(args.fps)
     trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
@@ -210,7 +212,7 @@ def _cmd_eval_audio2mesh(args: argparse.Namespace) -> None:
         reader, _ = load_model(args.lip_reader, "lipreader", device)
         template = torch.as_tensor(clips.template, dtype=torch.float32, device=device)
         experts = Experts(sync, reader, normalised_rest(template, clips.mouth_width), clips.mouth_width)
-    results = evaluate_clips(model, clips, space, device, experts)
+    results = evaluate_clips(model, clips, space, device, experts, closer=speaker.closer)
     print(f"{args.split} split of {args.data}: {results['all']['clips']} clips")
     print(format_results(results))
     if args.json:
@@ -357,6 +359,16 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--distill-from", default=None, help="a large Audio2Mesh checkpoint to distil")
     a.add_argument("--w-closure", type=float, default=0.0, help="weight of the bilabial closure loss (default: 0 = off)")
     a.add_argument("--w-amplitude", type=float, default=0.0, help="weight of the lip-gap range loss (default: 0 = off)")
+    a.add_argument(
+        "--w-bilabial",
+        type=float,
+        default=0.0,
+        help="add the closure head (is this frame an M/B/P?) with this cross-entropy weight; its gate is calibrated on val "
+        "(default: 0 = no head)",
+    )
+    a.add_argument(
+        "--only-closure-head", action="store_true", help="train only the closure head, on the frozen --init-from model (minutes on a CPU)"
+    )
     a.add_argument(
         "--mel-warp", type=float, default=0.0, help="warp each training clip's mel axis by up to this fraction, e.g. 0.1 (default: 0)"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from audio2mesh.inference import predict
+from audio2mesh.lip_closure import ClosureGate, LipCloser
 from audio2mesh.metrics import (
     bilabial_closure,
     correlation,
@@ -52,26 +53,34 @@ class Experts:
 
 @torch.no_grad()
 def evaluate_clips(
-    model: Audio2Mesh, clipset: ClipSet, space: ParamSpace | None, device, experts: Experts | None = None, max_clips: int | None = None
+    model: Audio2Mesh,
+    clipset: ClipSet,
+    space: ParamSpace | None,
+    device,
+    experts: Experts | None = None,
+    max_clips: int | None = None,
+    closer: LipCloser | None = None,
 ) -> dict:
-    """{"real": ..., "synthetic": ..., "all": ...} averages over clips (see the module docstring)."""
+    """{"real": ..., "synthetic": ..., "all": ...} averages over clips (see the module docstring).
+    With ``closer`` the motion is what ``speak`` plays: lips closed by the closure head's gate."""
     model.eval()
     rows = []
     template = torch.as_tensor(clipset.template, device=device)
     for clip in clipset.clips[:max_clips]:
         feats = dequantise(clip.codes).to(device)
         out = predict(model, feats, clip.fps, clip.num_frames, with_offsets=clipset.kind == "vertices")
+        params = closer(out.params, out.closure) if closer is not None and out.closure is not None else out.params
         row = {"clip": clip.clip_id, "synthetic": clip.synthetic}
         if clipset.kind == "corpus":
             ref = torch.as_tensor(clip.params, device=device)
-            pred_lips, ref_lips = space.lip_vertices(out.params), space.lip_vertices(ref)
+            pred_lips, ref_lips = space.lip_vertices(params), space.lip_vertices(ref)
             row["lve_sq_mm2"], row["lve_mm"] = lip_vertex_errors(pred_lips, ref_lips)
             if space.upper_face is not None:
                 rest = space.upper_face_vertices(torch.zeros_like(ref[:1]))[0]
                 row["fdd_mm2"] = upper_face_dynamics(space.upper_face_vertices(ref), rest) - upper_face_dynamics(
-                    space.upper_face_vertices(out.params), rest
+                    space.upper_face_vertices(params), rest
                 )
-            pred_gap, ref_gap = (1000.0 * space.lip_gap(p).cpu().numpy() for p in (out.params, ref))
+            pred_gap, ref_gap = (1000.0 * space.lip_gap(p).cpu().numpy() for p in (params, ref))
             row["aperture_r"] = correlation(pred_gap, ref_gap)
             if clip.phones is not None:
                 segments = frame_segments(clip.phones, clip.fps)
@@ -93,7 +102,34 @@ def evaluate_clips(
     }
 
 
-COUNTS = ("bilabials", "closed", "ref_bilabials", "ref_closed")
+GATE_LOWS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)  # candidate gates: (low, 2 x low capped at 0.9)
+
+
+@torch.no_grad()
+def calibrate_gate(model: Audio2Mesh, clipset: ClipSet, space: ParamSpace, closer: LipCloser, device) -> tuple[ClosureGate, list[dict]]:
+    """The closure gate that best tells bilabials from open vowels on ``clipset``'s real speech (its
+    synthetic speech when it has none): the candidate with the highest closure rate minus false-closure
+    rate (ties: the stricter gate). Returns the gate and every candidate's figures."""
+    model.eval()
+    real = [c for c in clipset.clips if not c.synthetic and c.phones is not None]
+    clips = real or [c for c in clipset.clips if c.phones is not None]
+    if not clips:
+        raise ValueError("calibrating the closure gate needs clips with phone timings")
+    outs = [predict(model, dequantise(c.codes).to(device), c.fps, c.num_frames) for c in clips]
+    table = []
+    for low in GATE_LOWS:
+        closer.gate = ClosureGate(low, min(0.9, 2 * low))
+        rows = []
+        for clip, out in zip(clips, outs):
+            gap = 1000.0 * space.lip_gap(closer(out.params, out.closure)).cpu().numpy()
+            rows.append(bilabial_closure(gap, frame_segments(clip.phones, clip.fps), clip.fps))
+        closure, false = pooled_closure(rows), pooled_closure(rows, "open_closed", "open_vowels") or 0.0
+        table.append({**closer.gate.to_dict(), "closure_rate": closure, "false_closure_rate": false, "score": (closure or 0.0) - false})
+    best = max(reversed(table), key=lambda row: row["score"])  # reversed: ties go to the higher (stricter) gate
+    return ClosureGate(best["low"], best["high"]), table
+
+
+COUNTS = ("bilabials", "closed", "ref_bilabials", "ref_closed", "open_vowels", "open_closed")
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -103,6 +139,7 @@ def _summary(rows: list[dict]) -> dict:
         out["bilabials"] = sum(r["bilabials"] for r in rows if r.get("bilabials"))
         out["closure_rate"] = pooled_closure(rows)
         out["ref_closure_rate"] = pooled_closure([{"closed": r.get("ref_closed"), "bilabials": r.get("ref_bilabials")} for r in rows])
+        out["false_closure_rate"] = pooled_closure(rows, "open_closed", "open_vowels")
     return out
 
 
@@ -113,6 +150,7 @@ METRIC_LABELS = {
     "aperture_r": "lip-aperture correlation (Pearson r)",
     "closure_rate": "bilabial closure (lips meet on M/B/P)",
     "ref_closure_rate": "bilabial closure of the reference motion",
+    "false_closure_rate": "false closures (lips closed on open vowels)",
     "open_bilabial_ratio": "open-vowel / bilabial gap ratio",
     "gap_p5_mm": "inner-lip gap, 5th percentile, mm",
     "gap_p95_mm": "inner-lip gap, 95th percentile, mm",

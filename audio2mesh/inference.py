@@ -39,7 +39,8 @@ def predict(
 ) -> Audio2MeshOutput:
     """Frames ``start_frame .. start_frame + num_frames`` at ``fps`` from features [F, D] of a whole clip.
 
-    Returns unbatched tensors: params [T, P], offsets [T, V, 3] (if asked), hidden [T, C].
+    Returns unbatched tensors: params [T, P], offsets [T, V, 3] (if asked), hidden [T, C], and
+    closure logits [T] when the model has a closure head.
     """
     cfg = model.cfg
     total_hidden = model.num_hidden(features.shape[0])
@@ -61,6 +62,7 @@ def predict(
         torch.cat([o.params for o in outs], 1)[0],
         torch.cat([o.offsets for o in outs], 1)[0] if with_offsets else None,
         torch.cat([o.hidden for o in outs], 1)[0],
+        torch.cat([o.closure for o in outs], 1)[0] if outs[0].closure is not None else None,
     )
 
 
@@ -88,8 +90,9 @@ class StreamingPredictor:
         conv_exact = (exact_mel - 3) // 2 + 1 if exact_mel >= 3 else 0
         return conv_exact - self.model.cfg.layers * self.model.cfg.right
 
-    def push(self, audio: np.ndarray) -> torch.Tensor:
-        """Add mono 16 kHz samples; returns params [n, P] of the frames that became final (n may be 0)."""
+    def push(self, audio: np.ndarray) -> Audio2MeshOutput:
+        """Add mono 16 kHz samples; the outputs (unbatched, as ``predict``'s: params [n, P], hidden,
+        closure logits) of the frames that became final (n may be 0)."""
         self.buffer = np.concatenate([self.buffer, np.asarray(audio, np.float32)])
         self.received += len(audio)
         final = self._final_hidden()
@@ -99,15 +102,17 @@ class StreamingPredictor:
             stop += 1
         return self._emit(stop, at_end=False)
 
-    def flush(self) -> torch.Tensor:
+    def flush(self) -> Audio2MeshOutput:
         """The audio has ended: the remaining frames (duration x fps in all)."""
         return self._emit(frames_for(self.received / SPEECH_RATE, self.fps), at_end=True)
 
-    def _emit(self, stop: int, at_end: bool) -> torch.Tensor:
+    def _emit(self, stop: int, at_end: bool) -> Audio2MeshOutput:
         cfg = self.model.cfg
         count = stop - self.next_frame
         if count <= 0:
-            return torch.zeros(0, cfg.num_params)
+            return Audio2MeshOutput(
+                torch.zeros(0, cfg.num_params), None, torch.zeros(0, cfg.width), torch.zeros(0) if cfg.closure_head else None
+            )
         first_hidden = math.floor(self.next_frame * cfg.hidden_rate / self.fps)
         lo = max(0, first_hidden - cfg.context[0])
         mel_from = min(2 * lo, self.normed_mel) if self.running is not None else 2 * lo
@@ -123,7 +128,7 @@ class StreamingPredictor:
         feats = normalise(raw[2 * lo - offset :], self.stats)
         hidden = self.model.encode(feats[None])
         positions = self.model.frame_positions(count, self.fps, self.next_frame, device=feats.device) - lo
-        params = self.model.decode(hidden, positions, with_offsets=False).params[0]
+        out = self.model.decode(hidden, positions, with_offsets=False)
         self.next_frame = stop
         keep_from = max(0, (2 * (math.floor(stop * cfg.hidden_rate / self.fps) - cfg.context[0]) - 4) * HOP)
         if self.running is not None:  # frames not yet in the running statistics are kept too
@@ -131,4 +136,4 @@ class StreamingPredictor:
         if keep_from > self.buffer_start:
             self.buffer = self.buffer[keep_from - self.buffer_start :]
             self.buffer_start = keep_from
-        return params
+        return Audio2MeshOutput(out.params[0], None, out.hidden[0], out.closure[0] if out.closure is not None else None)

@@ -61,7 +61,8 @@ def bilabial_closure(gap_mm: np.ndarray, segments: list[tuple[str, float, float]
     clip's 95th-percentile gap within CLOSURE_SLACK_FRAMES of the phone. Returns the counts
     (``bilabials``, ``closed``; pool them over clips for a rate), this clip's ``closure_rate``,
     ``open_bilabial_ratio`` (mean gap at the centres of open vowels over the mean at the centres
-    of bilabials) and the gap's 5th/95th percentiles in mm.
+    of bilabials), the gap's 5th/95th percentiles in mm, and the false closures: ``open_vowels``
+    and ``open_closed``, the open-vowel centres where the lips are as closed as a bilabial's.
     """
     from sync_expert.phones import BILABIALS, OPEN_VOWELS
 
@@ -70,7 +71,7 @@ def bilabial_closure(gap_mm: np.ndarray, segments: list[tuple[str, float, float]
     n = len(gap)
     p5, p95 = (float(np.percentile(gap, q)) for q in (5, 95)) if n else (None, None)
     threshold = CLOSED_FRACTION * (p95 or 0.0)
-    closed = bilabials = 0
+    closed = bilabials = open_closed = 0
     at_bilabials, at_open = [], []
     for phone, start, end in segments:
         centre = min(n - 1, max(0, int(round(0.5 * (start + end) * fps))))
@@ -84,6 +85,7 @@ def bilabial_closure(gap_mm: np.ndarray, segments: list[tuple[str, float, float]
             at_bilabials.append(gap[centre])
         elif phone in open_vowels:
             at_open.append(gap[centre])
+            open_closed += bool(gap[centre] <= threshold)
     ratio = None
     if at_bilabials and at_open and np.mean(at_bilabials) > 1e-6:
         ratio = float(np.mean(at_open) / np.mean(at_bilabials))
@@ -94,6 +96,8 @@ def bilabial_closure(gap_mm: np.ndarray, segments: list[tuple[str, float, float]
         "open_bilabial_ratio": ratio,
         "gap_p5_mm": p5,
         "gap_p95_mm": p95,
+        "open_vowels": len(at_open),
+        "open_closed": open_closed,
     }
 
 
@@ -110,7 +114,8 @@ def frame_segments(frame_phones: np.ndarray, fps: float) -> list[tuple[str, floa
     return [(PHONES[int(idx[s])], s / fps, e / fps) for s, e in zip(starts, ends) if idx[s] != 0]
 
 
-def pooled_closure(rows: list[dict]) -> float | None:
-    """Closed over all bilabials of the rows (a rate over phones, not a mean of clip rates)."""
-    total = sum(r.get("bilabials") or 0 for r in rows)
-    return sum(r.get("closed") or 0 for r in rows) / total if total else None
+def pooled_closure(rows: list[dict], closed: str = "closed", of: str = "bilabials") -> float | None:
+    """Closed over all bilabials of the rows (a rate over phones, not a mean of clip rates);
+    ``closed="open_closed", of="open_vowels"``: the false-closure rate on open vowels."""
+    total = sum(r.get(of) or 0 for r in rows)
+    return sum(r.get(closed) or 0 for r in rows) / total if total else None

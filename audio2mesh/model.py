@@ -32,6 +32,7 @@ class ModelConfig:
     num_params: int = 42  # jaw (3) + expression coefficients
     num_offsets: int = 268  # vertices of the offsets head
     dropout: float = 0.1
+    closure_head: bool = False  # also predict per frame whether it is inside an M/B/P (see audio2mesh.lip_closure)
 
     @property
     def stride(self) -> int:
@@ -113,6 +114,7 @@ class Audio2MeshOutput:
     params: torch.Tensor  # [B, T, num_params]: jaw axis-angle (3) then expression coefficients
     offsets: torch.Tensor | None  # [B, T, num_offsets, 3] vertex offsets from the rest shape, metres
     hidden: torch.Tensor  # [B, T, width] per-frame features (what distillation matches)
+    closure: torch.Tensor | None = None  # [B, T] logits that the frame is inside a bilabial (closure head)
 
 
 class Audio2Mesh(nn.Module):
@@ -127,6 +129,7 @@ class Audio2Mesh(nn.Module):
         # vertex-only data (VOCASET/BIWI) has no rig parameters: no parameter head
         self.param_head = nn.Linear(cfg.width, cfg.num_params) if cfg.num_params else None
         self.offset_head = nn.Linear(cfg.width, cfg.num_offsets * 3)
+        self.closure_head = nn.Linear(cfg.width, 1) if cfg.closure_head else None
         for head in (h for h in (self.param_head, self.offset_head) if h is not None):
             nn.init.normal_(head.weight, std=1e-3)
             nn.init.zeros_(head.bias)
@@ -170,7 +173,8 @@ class Audio2Mesh(nn.Module):
         if with_offsets:
             offsets = self.offset_head(z).view(z.shape[0], z.shape[1], self.cfg.num_offsets, 3) * 1e-3
         params = self.param_head(z) if self.param_head is not None else z.new_zeros(*z.shape[:2], 0)
-        return Audio2MeshOutput(params, offsets, h)
+        closure = self.closure_head(z)[..., 0] if self.closure_head is not None else None
+        return Audio2MeshOutput(params, offsets, h, closure)
 
     def forward(
         self, features: torch.Tensor, positions: torch.Tensor, lengths: torch.Tensor | None = None, with_offsets: bool = True

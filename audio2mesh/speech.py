@@ -76,24 +76,36 @@ def _rig_motion(params: torch.Tensor, index: torch.Tensor, num_expressions: int,
 
 @dataclass
 class Speaker:
-    """Audio2Mesh with its audio front-end (log-mel, or a local wav2vec2/HuBERT/WavLM folder)."""
+    """Audio2Mesh with its audio front-end (log-mel, or a local wav2vec2/HuBERT/WavLM folder) and,
+    for a checkpoint with a calibrated closure head, the lip closer (``audio2mesh.lip_closure``)."""
 
     model: torch.nn.Module
     meta: dict
     front: object
     device: torch.device
+    closer: object = None  # LipCloser | None; ``close_lips=False`` at load leaves it out
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, audio_encoder: str | Path | None = None, device="cpu") -> Speaker:
-        """The checkpoint (None: the shipped one) and the front-end it was trained on; L2TError on any mismatch."""
+    def load(
+        cls, checkpoint: str | Path | None = None, audio_encoder: str | Path | None = None, device="cpu", close_lips: bool = True
+    ) -> Speaker:
+        """The checkpoint (None: the shipped one) and the front-end it was trained on; L2TError on any mismatch.
+        ``close_lips=False`` gives the regression alone, without the closure head's gate."""
         from audio2mesh.checkpoint import load_model
         from audio2mesh.encoders import check_front_end, front_end
+        from audio2mesh.lip_closure import LipCloser
 
         device = torch.device(device)
         model, meta = load_model(checkpoint, "audio2mesh", device)
         front = front_end(audio_encoder, device)
         check_front_end(meta, front)
-        return cls(model, meta, front, device)
+        return cls(model, meta, front, device, LipCloser.for_checkpoint(model, meta) if close_lips else None)
+
+    def _closed(self, out) -> torch.Tensor:
+        """The model's params [T, P], with the lips closed where the closure head hears a bilabial."""
+        if self.closer is None or out.closure is None:
+            return out.params
+        return self.closer(out.params, out.closure)
 
     @property
     def expression_names(self) -> list[str]:
@@ -106,7 +118,7 @@ class Speaker:
 
         index = expression_map(self.expression_names, rig_names, rig_label)
         num_frames = frames_for(len(audio) / SPEECH_RATE, fps)
-        params = predict(self.model, self.front(audio), fps, num_frames).params
+        params = self._closed(predict(self.model, self.front(audio), fps, num_frames))
         return _rig_motion(params, index, len(rig_names), fps)
 
     def stream(self, fps: float, rig_names: list[str], rig_label: str) -> SpeechStream:
@@ -116,14 +128,14 @@ class Speaker:
         if self.front.name is not None:
             raise L2TError("streaming needs a log-mel checkpoint; this one reads a pretrained encoder's features")
         index = expression_map(self.expression_names, rig_names, rig_label)
-        return SpeechStream(StreamingPredictor(self.model, fps, device=self.device), index, len(rig_names), fps)
+        return SpeechStream(StreamingPredictor(self.model, fps, device=self.device), self._closed, index, len(rig_names), fps)
 
 
 class SpeechStream:
     """Audio chunks in, rig motion out: each push returns the frames no later audio can change."""
 
-    def __init__(self, predictor, index: torch.Tensor, num_expressions: int, fps: float):
-        self.predictor, self.index, self.num_expressions, self.fps = predictor, index, num_expressions, fps
+    def __init__(self, predictor, finish, index: torch.Tensor, num_expressions: int, fps: float):
+        self.predictor, self.finish, self.index, self.num_expressions, self.fps = predictor, finish, index, num_expressions, fps
 
     @property
     def lookahead_seconds(self) -> float:
@@ -132,8 +144,8 @@ class SpeechStream:
 
     def push(self, audio: np.ndarray) -> Motion:
         """Add mono 16 kHz samples; a Motion of the frames that became final (possibly none)."""
-        return _rig_motion(self.predictor.push(audio), self.index, self.num_expressions, self.fps)
+        return _rig_motion(self.finish(self.predictor.push(audio)), self.index, self.num_expressions, self.fps)
 
     def flush(self) -> Motion:
         """The audio has ended: the remaining frames."""
-        return _rig_motion(self.predictor.flush(), self.index, self.num_expressions, self.fps)
+        return _rig_motion(self.finish(self.predictor.flush()), self.index, self.num_expressions, self.fps)

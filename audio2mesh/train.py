@@ -63,6 +63,8 @@ class TrainConfig:
     w_feature: float = 0.1
     w_closure: float = 0.0  # lips at least as closed as the reference on bilabial frames (mm^2)
     w_amplitude: float = 0.0  # each clip's lip-gap spread matches the reference's (mm^2)
+    w_bilabial: float = 0.0  # closure head: binary cross-entropy of "this frame is inside an M/B/P" (adds the head)
+    only_closure_head: bool = False  # train the closure head alone on the frozen model (fine-tuning a checkpoint)
     mel_warp: float = 0.0  # warp each training clip's mel axis by a factor in [1 - x, 1 + x] (speaker perturbation)
     synthetic_only: bool = False
     eval_every: int = 5
@@ -106,6 +108,12 @@ def amplitude_loss(pred_gap: torch.Tensor, ref_gap: torch.Tensor, mask: torch.Te
     return (spread(pred_gap) - spread(ref_gap)).pow(2).mean()
 
 
+def bilabial_loss(logits: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the closure head's logits [B, T] against bilabial ``frames`` [B, T] on valid frames."""
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), frames.float(), reduction="none")
+    return masked_mean(bce, mask)
+
+
 def sq_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared L2 per vertex in mm^2: [..., V, 3] -> [..., V]."""
     return ((a - b) * 1000.0).pow(2).sum(-1)
@@ -124,6 +132,8 @@ class Audio2MeshTrainer:
         rig_path: str | None = None,
     ):
         self.cfg, self.log, self.progress = cfg, log, progress
+        if cfg.only_closure_head and (cfg.w_bilabial <= 0 or cfg.init_from is None):
+            raise L2TError("--only-closure-head trains the closure head of a given model: add --w-bilabial W and --init-from CKPT")
         self.dist = Distributed(device)
         self.device = self.dist.device
         if self.dist.is_main:
@@ -147,12 +157,17 @@ class Audio2MeshTrainer:
         overrides = {"num_params": num_params, "num_offsets": ts.num_offsets, "input_dim": self.front.dim, "input_rate": self.front.rate}
         if cfg.dropout is not None:
             overrides["dropout"] = cfg.dropout
+        if cfg.w_bilabial > 0:
+            if not self.corpus:
+                raise L2TError("--w-bilabial needs phone timings: train on an l2t-avatar corpus")
+            overrides["closure_head"] = True
         torch.manual_seed(cfg.seed)
         self.model = Audio2Mesh(preset_config(cfg.size, **overrides)).to(self.device)
         if cfg.init_from is not None:
             self._init_weights(cfg.init_from)
         self.template = torch.as_tensor(ts.template, dtype=torch.float32, device=self.device)
-        self.space = ParamSpace(corpus_rig(ts, rig_path), ts.region_indices).to(self.device) if self.corpus else None
+        self.rig = corpus_rig(ts, rig_path) if self.corpus else None
+        self.space = ParamSpace(self.rig, ts.region_indices).to(self.device) if self.corpus else None
         if self.corpus:
             allp = np.concatenate([c.params for c in ts.clips])
             self.param_scale = torch.as_tensor(np.maximum(allp.std(0), 0.02), dtype=torch.float32, device=self.device)
@@ -163,7 +178,10 @@ class Audio2MeshTrainer:
         self.projection = None
         if self.teacher is not None:
             self.projection = torch.nn.Linear(self.model.cfg.width, self.teacher.cfg.width).to(self.device)
-        params = list(self.model.parameters()) + (list(self.projection.parameters()) if self.projection else [])
+        if cfg.only_closure_head:
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith("closure_head."))
+        params = [p for p in self.model.parameters() if p.requires_grad] + (list(self.projection.parameters()) if self.projection else [])
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.ddp_model = self.dist.wrap(self.model)
         self.steps_per_epoch = len(self.dist.share(epoch_batches(ts.clips, cfg.batch_size, np.random.default_rng(0))))
@@ -193,14 +211,17 @@ class Audio2MeshTrainer:
     def _init_weights(self, path: str) -> None:
         """Fine-tuning: the weights of a checkpoint of the same size, front-end and outputs."""
         start, meta = load_model(None if path == "default" else path, "audio2mesh", self.device)
-        if dataclasses.replace(start.cfg, dropout=self.model.cfg.dropout) != self.model.cfg:
+        same = dict(dropout=self.model.cfg.dropout, closure_head=self.model.cfg.closure_head)
+        if dataclasses.replace(start.cfg, **same) != self.model.cfg:
             raise L2TError(
                 f"--init-from {path} is a {start.cfg.layers}-layer, width-{start.cfg.width} model; this run builds "
                 f"a {self.model.cfg.layers}-layer, width-{self.model.cfg.width} one (give the same --size and data)"
             )
         if meta.get("audio_encoder") != self.front.name or list(meta.get("expression_names", [])) != list(self.train_set.expression_names):
             raise L2TError(f"--init-from {path} hears another front-end or drives other expressions than this corpus")
-        self.model.load_state_dict(start.state_dict())
+        missing, unexpected = self.model.load_state_dict(start.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("closure_head.") for k in missing):
+            raise L2TError(f"--init-from {path}: its weights do not fit this model ({', '.join((unexpected + missing)[:3])})")
 
     def _lr(self) -> float:
         warm = min(1.0, (self.step + 1) / max(1, self.cfg.warmup_steps))
@@ -213,7 +234,11 @@ class Audio2MeshTrainer:
         amp = cfg.amp and self.device.type == "cuda"
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             out = model(batch.features, batch.positions, batch.lengths)
-        out = Audio2MeshOutput(out.params.float(), out.offsets.float(), out.hidden.float())
+        closure = out.closure.float() if out.closure is not None else None
+        out = Audio2MeshOutput(out.params.float(), out.offsets.float(), out.hidden.float(), closure)
+        if cfg.only_closure_head:
+            loss = bilabial_loss(out.closure, bilabial_frames(batch.phones), mask)
+            return {"bilabial": loss, "total": cfg.w_bilabial * loss}
         terms: dict[str, torch.Tensor] = {}
         pair = mask[:, 1:] & mask[:, :-1]
         if self.corpus:
@@ -251,6 +276,9 @@ class Audio2MeshTrainer:
             if cfg.w_amplitude > 0:
                 terms["amplitude"] = amplitude_loss(pred_gap, ref_gap, mask)
                 total = total + cfg.w_amplitude * terms["amplitude"]
+        if out.closure is not None and batch.phones is not None:
+            terms["bilabial"] = bilabial_loss(out.closure, bilabial_frames(batch.phones), mask)
+            total = total + cfg.w_bilabial * terms["bilabial"]
         terms["total"] = total
         return terms
 
@@ -306,7 +334,7 @@ class Audio2MeshTrainer:
             rng = np.random.default_rng([cfg.seed, self.epoch])
             noise = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch * 31 + self.dist.rank)
             batches = self.dist.share(epoch_batches(ts.clips, cfg.batch_size, rng))
-            self.model.train()
+            self._train_mode()
             sums: dict[str, float] = {}
             for clips in batches:
                 batch = make_batch(clips, crop, stride, rng, noise, self.front.rate)
@@ -341,8 +369,28 @@ class Audio2MeshTrainer:
             self.dist.barrier()
         bar.close()
         self.ddp_model = unwrap(self.ddp_model)  # the wrapper holds the process group
+        if self.dist.is_main and self.model.closure_head is not None and (self.out / "best.pt").is_file():
+            self._calibrate_closure()
         self.dist.close()
         return self.history[-1] if self.history else {}
+
+    def _calibrate_closure(self) -> None:
+        """Choose the closure gate on the validation split and store it in best.pt (speak reads it from there)."""
+        from audio2mesh.evaluate import calibrate_gate
+        from audio2mesh.lip_closure import ClosureGate, LipCloser
+
+        best, meta = load_model(self.out / "best.pt", "audio2mesh", self.device)
+        clips = self.val_set if any(c.phones is not None for c in self.val_set.clips) else self.train_set
+        closer = LipCloser(self.rig, self.train_set.expression_names, ClosureGate(0.0, 1.0))
+        gate, table = calibrate_gate(best, clips, self.space, closer, self.device)
+        meta.update(closure_gate=gate.to_dict(), closure_calibration=table)
+        save_model(self.out / "best.pt", "audio2mesh", best, meta)
+        split = "val" if clips is self.val_set else "train"
+        self.log(f"closure gate: probability {gate.low:.2f} -> {gate.high:.2f} (chosen on {len(clips.clips)} {split} clips)")
+
+    def _train_mode(self) -> None:
+        """Dropout on, except around a closure head trained alone (it learns the frozen model's eval features)."""
+        self.model.train(not self.cfg.only_closure_head)
 
     def _validate(self) -> dict:
         if not self.val_set.clips:
@@ -350,10 +398,10 @@ class Audio2MeshTrainer:
         results = evaluate_clips(self.model, self.val_set, self.space, self.device)
         group = "real" if results["real"]["clips"] else "all"
         score = results[group]["lve_sq_mm2"]
-        if score < self.best:
-            self.best = score
+        if score < self.best or self.cfg.only_closure_head:  # the frozen model's LVE does not move: keep the last head
+            self.best = min(score, self.best)
             save_model(self.out / "best.pt", "audio2mesh", self.model, self.meta(results, group))
-        self.model.train()
+        self._train_mode()
         return {g: results[g] for g in ("real", "synthetic")}
 
     def meta(self, results: dict, group: str) -> dict:
@@ -368,7 +416,7 @@ class Audio2MeshTrainer:
             "rig": ts.info.get("rig"),
             "epoch": self.epoch,
             "step": self.step,
-            "selected_by": f"val {group} LVE",
+            "selected_by": "last epoch (closure head alone)" if self.cfg.only_closure_head else f"val {group} LVE",
             "val": results,
             "train_config": asdict(self.cfg),
             "train_minutes": {

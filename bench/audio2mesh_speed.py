@@ -66,8 +66,8 @@ def streaming(model, device, seconds: float = 20.0, chunk_ms: int = 100) -> dict
         out = stream.push(audio[i : i + chunk])
         sync(device)
         latencies.append((time.perf_counter() - start) * 1000)
-        frames += len(out)
-    frames += len(stream.flush())
+        frames += len(out.params)
+    frames += len(stream.flush().params)
     latencies.sort()
     return {
         "chunk_ms": chunk_ms,

@@ -5,7 +5,9 @@ any codec2 speaker, and holds these out of validation too). Phones come from poc
 phone recognition; the teacher, animated from the same phones, is the reference. Metrics
 (audio2mesh.metrics.bilabial_closure, the field's definition): closure over all M/B/P, the
 open-vowel/bilabial gap ratio, the inner-lip gap's 5th/95th percentiles (mean over
-recordings), and the correlation of each checkpoint's gap with the teacher's.
+recordings), the false closures (open-vowel centres as closed as a bilabial), and the correlation
+of each checkpoint's gap with the teacher's. A checkpoint with a calibrated closure head is
+measured twice: as ``speak`` plays it (gate on) and its regression alone ("NAME, no gate").
 
     python bench/bilabial_closure.py [--ckpt NAME=CKPT ...] [--json bench/results/bilabial_closure.json]
 
@@ -52,6 +54,7 @@ def summarise(rows: list[dict]) -> dict:
     return {
         "bilabials": sum(r["bilabials"] for r in rows),
         "closure_rate": pooled_closure(rows),
+        "false_closure_rate": pooled_closure(rows, "open_closed", "open_vowels"),
         "open_bilabial_ratio": mean("open_bilabial_ratio"),
         "gap_p5_mm": mean("gap_p5_mm"),
         "gap_p95_mm": mean("gap_p95_mm"),
@@ -68,7 +71,11 @@ def main() -> None:
 
     rig = load_rig()
     names, label = rig.data.expression_names, rig.data.name
-    speakers = {name: Speaker.load(path) for name, path in checkpoints.items()}
+    speakers = {}
+    for name, path in checkpoints.items():
+        speakers[name] = Speaker.load(path)
+        if speakers[name].closer is not None:
+            speakers[f"{name}, no gate"] = Speaker.load(path, close_lips=False)
     teacher = TeacherAnimator(rig, DEFAULT_FPS)
     rows: dict[str, list[dict]] = {"teacher": [], **{name: [] for name in speakers}}
     recordings = test_recordings()
@@ -92,6 +99,7 @@ def main() -> None:
         "speakers": sorted({s for s, _ in recordings}),
         "recordings": len(recordings),
         "checkpoints": {name: str(path) if path else "shipped" for name, path in checkpoints.items()},
+        "gates": {name: s.meta.get("closure_gate") for name, s in speakers.items() if s.closer is not None},
         "results": {name: summarise(r) for name, r in rows.items()},
     }
     print(json.dumps(out, indent=1))

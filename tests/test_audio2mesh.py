@@ -84,12 +84,12 @@ def test_streaming_equals_offline_with_fixed_statistics_and_has_a_bounded_lookah
     stream = StreamingPredictor(model, 25, NormStats.of(log_mel(audio)))
     outs, emitted = [], 0
     for start in range(0, len(audio), 1600):  # 100 ms chunks
-        out = stream.push(audio[start : start + 1600])
+        out = stream.push(audio[start : start + 1600]).params
         emitted += len(out)
         heard = (start + 1600) / 16000
         assert emitted / 25 >= heard - stream.lookahead_seconds - 0.1  # frames keep up with the audio
         outs.append(out)
-    outs.append(stream.flush())
+    outs.append(stream.flush().params)
     streamed = torch.cat(outs)
     assert streamed.shape == offline.shape
     assert torch.allclose(streamed, offline, atol=1e-5)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from audio2mesh.lip_closure import CLOSE_EXPRESSION, close_lips
 from audio2mesh.teacher.coarticulation import Timing, articulation
 from avatar.errors import L2TError
 from avatar.motion import DEFAULT_FPS, Motion
 from avatar.rig.model import Rig
 from sync_expert.phones import PhoneAlignment
-from sync_expert.targets import LIP_LANDMARKS
+from sync_expert.targets import JAW_WIDTH, LIP_LANDMARKS, ParamSpace
 
 # channel -> {expression name: amount}
 CHANNEL_EXPRESSIONS = {
@@ -34,10 +35,7 @@ CHANNEL_EXPRESSIONS = {
     "tuck": {"mouthRollLower": 0.9, "mouthUpperUp_L": 0.3, "mouthUpperUp_R": 0.3},
     "press": {"mouthPress_L": 1.0, "mouthPress_R": 1.0},
 }
-CLOSE_EXPRESSION = "mouthClose"
-CLOSED_GAP = 0.0003  # metres between the inner lips when closed
 TUCK_CLOSURE = 0.6  # how far a labiodental closes the lip gap (lower lip up against the teeth)
-MAX_CLOSE = 1.6
 
 
 @dataclass(frozen=True)
@@ -105,13 +103,12 @@ class TeacherAnimator:
     def _solve_close(self, expression: np.ndarray, jaw: np.ndarray, closure: np.ndarray) -> np.ndarray:
         """mouthClose per frame so that the lip gap becomes (1 - closure) * open gap + closure * closed gap."""
         rig, device = self.rig, self.rig.v_template.device
-        close = rig.expression_index(CLOSE_EXPRESSION)
-        expr = torch.from_numpy(expression).to(device)
-        jaw_t = torch.from_numpy(jaw).to(device)
-        with_close = expr.clone()
-        with_close[:, close] += 1.0
-        gaps = []
-        for e in (expr, with_close):
-            gaps.append(inner_lip_gap(rig, rig(expression=e, jaw=jaw_t, batch_size=len(e)).vertices).cpu().numpy())
-        open_gap, per_unit = gaps[0], np.maximum(gaps[0] - gaps[1], 1e-5)
-        return np.clip(closure * (open_gap - CLOSED_GAP) / per_unit, 0.0, MAX_CLOSE).astype(np.float32)
+        params = ParamSpace.join(torch.from_numpy(expression), torch.from_numpy(jaw)).to(device)
+        close = JAW_WIDTH + rig.expression_index(CLOSE_EXPRESSION)
+
+        def opening(p: torch.Tensor) -> torch.Tensor:
+            expression, jaw = ParamSpace.split(p)
+            return inner_lip_gap(rig, rig(expression=expression, jaw=jaw, batch_size=len(p)).vertices)
+
+        closed = close_lips(params, torch.from_numpy(closure).to(device), opening, close)
+        return closed[:, close].cpu().numpy().astype(np.float32)
