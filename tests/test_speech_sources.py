@@ -59,6 +59,18 @@ def test_forced_alignment_recovers_known_timings():
     assert len(errors) >= 20 and np.median(errors) < 0.04, np.median(errors)
 
 
+@needs(bool(allison_prompts()) and align.available(), "asterisk-core-sounds-en(-wav) and pocketsphinx")
+def test_word_recognition_and_its_alignment_on_a_real_recording():
+    prompt = next(c for c in allison_prompts() if c.transcript and len(c.transcript.split()) >= 5)
+    audio = read_audio(prompt.path)
+    words = align.recognize_words(audio)
+    spoken = set(align.normalise_transcript(prompt.transcript))
+    heard = align.normalise_transcript(words)
+    assert len(spoken & set(heard)) >= 3, (prompt.transcript, words)  # 8 kHz speech: recognition is rough
+    found = align.word_alignment(audio)
+    assert found is not None and found.duration == pytest.approx(len(audio) / SPEECH_RATE, abs=0.01)
+
+
 @needs(align.available(), "pocketsphinx")
 def test_alignment_handles_numbers_compounds_and_unknown_words():
     assert align.normalise_transcript("Press 1, then 162 & unmute") == [

@@ -87,6 +87,8 @@ def _decoder(mode: str):
     ps = _pocketsphinx()
     if mode == "align":
         return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", bestpath=False, cmn="batch")
+    if mode == "words":  # the en-us acoustic model, dictionary and trigram language model
+        return ps.Decoder(samprate=SPEECH_RATE, loglevel="FATAL", cmn="batch")
     return ps.Decoder(
         samprate=SPEECH_RATE,
         loglevel="FATAL",
@@ -164,3 +166,22 @@ def recognize_phones(audio: np.ndarray) -> PhoneAlignment:
     decoder.end_utt()
     segments = [(from_arpabet(s.word), s.start_frame * _FRAME_SECONDS, (s.end_frame + 1) * _FRAME_SECONDS) for s in decoder.seg()]
     return PhoneAlignment.from_segments(segments, len(audio) / SPEECH_RATE)
+
+
+def recognize_words(audio: np.ndarray) -> str:
+    """Speech recognition (pocketsphinx with its en-us language model): the words it hears, lower case."""
+    decoder = _decoder("words")
+    decoder.start_utt()
+    decoder.process_raw(to_int16(audio).tobytes(), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""
+
+
+def word_alignment(audio: np.ndarray) -> PhoneAlignment | None:
+    """Phones of the recognised words, force-aligned; None when nothing is recognised or aligned.
+    Its phones belong to real words, so they are closer to what was said than phone recognition's:
+    on 45 Allison prompts its bilabials matched the true transcript's with precision 0.67 / recall
+    0.65, phone recognition's with 0.39 / 0.33 (README, "Lip closure on real voices")."""
+    words = recognize_words(audio)
+    return force_align(audio, words) if words.strip() else None
