@@ -112,6 +112,7 @@ def _cmd_speak(args: argparse.Namespace) -> None:
             camera=args.camera,
             save_motion=args.save_motion,
             idle=not args.no_idle,
+            style=not args.no_style,
             seed=args.seed,
             checkpoint=args.ckpt,
             audio_encoder=args.audio_encoder,
@@ -211,6 +212,17 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     )
     result = fit_avatar(args.video, args.output, rig, opts, tracked=args.tracked, device=device, face_track=face_track)
     print(result.summary())
+    if args.video is not None and not args.no_style:
+        from l2t_avatar.style import fit_style
+
+        style = fit_style(args.video, result.folder, rig, log=lambda line: print(line, file=sys.stderr))
+        if style is not None:
+            held = style.metrics.get("adapted", {})
+            print(
+                f"speaking style from the video's sound: {style.folder_note()}; held-out jaw range "
+                f"{held.get('jaw_range_ratio', float('nan')):.2f}x the tracked (generic "
+                f"{style.metrics.get('generic', {}).get('jaw_range_ratio', float('nan')):.2f}x)"
+            )
 
 
 def _cmd_landmarks(args: argparse.Namespace) -> None:
@@ -281,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", default="front", choices=["front", "three-quarter", "profile", "orbit"], help="view (default: front)")
     p.add_argument("--save-motion", default=None, help="also write the motion (rig parameters per frame) to this npz")
     p.add_argument("--no-idle", action="store_true", help="no idle blinks and head sway: speech motion only")
+    p.add_argument("--no-style", action="store_true", help="ignore the avatar's speaking style (style.json, learned by fit)")
     p.add_argument("--seed", type=int, default=0, help="seed of the idle motion (default: 0)")
     _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help=RIG_HELP)
@@ -373,8 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
         "background. The last 10% of frames are held out for metrics.",
         epilog="writes AVATAR_DIR/: avatar.json, gaussians.npz (what render and speak load), metrics.json "
         "(PSNR/SSIM held out and on training frames), preview.mp4 (video | fit | avatar alone) and "
-        "tracked/ (the tracking, VHAP layout). Work in progress is kept in .AVATAR_DIR.fit/ for --resume.",
+        "tracked/ (the tracking, VHAP layout); when the video has sound (4 s or more), style.json (the person's "
+        "speaking style: speak applies it) and speech.wav. Work in progress is kept in .AVATAR_DIR.fit/ for --resume.",
     )
+    p.add_argument("--no-style", action="store_true", help="do not learn a speaking style from the video's sound")
     p.add_argument("video", nargs="?", help="the video (anything ffmpeg reads, constant frame rate)")
     p.add_argument("-o", "--output", default="avatar", help="avatar folder to write (default: ./avatar)")
     p.add_argument("--rig", default=None, help=RIG_HELP)

@@ -29,6 +29,7 @@ class SpeakOptions:
     camera: str = "front"
     save_motion: str | None = None
     idle: bool = True
+    style: bool = True  # apply the avatar's speaking style (style.json) when it has one
     seed: int = 0
     checkpoint: str | None = None
     audio_encoder: str | None = None
@@ -59,6 +60,7 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     from avatar.idle import add_idle
     from avatar.io.avatar_folder import load_avatar
     from avatar.render.animate import render_motion_to_mp4
+    from l2t_avatar.style import SpeakingStyle
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -80,6 +82,8 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     t1 = time.perf_counter()
     rig_names = avatar.rig.data.expression_names
     motion = speaker.motion(audio, opts.fps, rig_names, avatar.rig.data.name)
+    if opts.style and (style := SpeakingStyle.load(opts.avatar)) is not None:
+        motion = style.apply(motion, rig_names)
     if opts.idle:
         motion = Motion(add_idle(motion.params, opts.fps, rig_names, opts.seed), fps=opts.fps)
     timings["audio2mesh"] = time.perf_counter() - t1

@@ -1,0 +1,212 @@
+"""Your way of speaking: Audio2Mesh's jaw and mouth, recalibrated to the person of a fitted video.
+
+A talking video with sound is a 2D talking face: its tracked rig motion, paired with its own
+audio, is a pseudo-3D label of how this person speaks (Learn2Talk's "3D learns from 2D"). The
+simplest adaptation that this label supports is calibrated here: for the jaw's opening and
+each mouth expression, a gain and an offset that map the generic model's motion onto the
+tracked motion (least squares, gains kept in [0.25, 3]). The audio-video offset comes first,
+as the lag (within +-15 frames) at which the generic jaw best correlates with the tracked one.
+The last 20% of the video is held out: ``metrics`` compares the generic and the adapted motion
+with the tracked motion there (jaw range and correlation, lip gap range and correlation, lip
+vertex error).
+
+``fit`` writes ``style.json`` into the avatar folder when the video has enough sound;
+``speak --avatar`` applies it (``--no-style`` leaves it out).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avatar.motion import Motion
+
+STYLE_FILE = "style.json"
+MIN_STYLE_SECONDS = 4.0  # less tracked speech than this: no style
+HOLDOUT = 0.2  # the last part of the video, never calibrated on
+MAX_LAG = 15  # frames of audio-video offset searched
+GAIN_RANGE = (0.25, 3.0)
+JAW = "jaw"
+
+
+@dataclass
+class SpeakingStyle:
+    """Gain and offset per adapted parameter (``jaw``: the jaw's opening; else an expression name)."""
+
+    names: list[str]
+    gain: list[float]
+    offset: list[float]
+    lag_frames: int = 0
+    metrics: dict = field(default_factory=dict)
+
+    def apply(self, motion: Motion, rig_names: list[str]) -> Motion:
+        """The motion with each adapted parameter mapped through its gain and offset."""
+        params = {k: v.clone() for k, v in motion.params.items()}
+        for name, g, o in zip(self.names, self.gain, self.offset):
+            if name == JAW:
+                params["jaw"][:, 0] = g * params["jaw"][:, 0] + o
+            elif name in rig_names:
+                column = rig_names.index(name)
+                params["expression"][:, column] = g * params["expression"][:, column] + o
+        return Motion(params, fps=motion.fps, vertices=motion.vertices)
+
+    def folder_note(self) -> str:
+        """One line on what was learned: the jaw's gain and the audio-video offset."""
+        jaw = self.names.index(JAW) if JAW in self.names else None
+        gain = f"jaw gain {self.gain[jaw]:.2f}, " if jaw is not None else ""
+        return f"{gain}{len(self.names)} parameters, audio-video offset {self.lag_frames:+d} frames"
+
+    def save(self, folder: str | Path) -> Path:
+        from avatar.io.atomic import atomic_write_bytes
+
+        path = Path(folder) / STYLE_FILE
+        atomic_write_bytes(path, (json.dumps(asdict(self), indent=1) + "\n").encode())
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path | None) -> SpeakingStyle | None:
+        """The style of an avatar folder, or None when it has none."""
+        path = Path(folder) / STYLE_FILE if folder is not None else None
+        if path is None or not path.is_file():
+            return None
+        from avatar.errors import L2TError
+
+        try:
+            raw = json.loads(path.read_text())
+            style = cls(list(raw["names"]), [float(x) for x in raw["gain"]], [float(x) for x in raw["offset"]], int(raw["lag_frames"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise L2TError(f"{path} is not a speaking style ({type(exc).__name__}); delete it or refit") from None
+        if not (len(style.names) == len(style.gain) == len(style.offset)) or not np.isfinite(style.gain + style.offset).all():
+            raise L2TError(f"{path} is not a speaking style (lengths or values); delete it or refit")
+        return style
+
+
+def adapted_parameters(model_names: list[str]) -> list[str]:
+    """What the style adapts: the jaw's opening and the model's mouth expressions."""
+    return [JAW] + [n for n in model_names if n.startswith("mouth")]
+
+
+def _columns(params: dict[str, torch.Tensor], names: list[str], rig_names: list[str]) -> np.ndarray:
+    """[T, P] of the adapted parameters from a Motion's params."""
+    cols = [params["jaw"][:, 0] if n == JAW else params["expression"][:, rig_names.index(n)] for n in names]
+    return torch.stack(cols, 1).double().numpy()
+
+
+def best_lag(generic: np.ndarray, tracked: np.ndarray, frames: np.ndarray, max_lag: int = MAX_LAG) -> int:
+    """The audio-video offset (frames; positive: the video lags the audio) at which the generic jaw
+    opening [T_audio] correlates best with the tracked one [N] at video ``frames`` [N]."""
+    scores = {}
+    for lag in range(-max_lag, max_lag + 1):
+        idx = frames - lag
+        ok = (idx >= 0) & (idx < len(generic))
+        if ok.sum() < 10 or generic[idx[ok]].std() < 1e-9 or tracked[ok].std() < 1e-9:
+            continue
+        scores[lag] = float(np.corrcoef(generic[idx[ok]], tracked[ok])[0, 1])
+    return max(scores, key=lambda k: (scores[k], -abs(k))) if scores else 0
+
+
+def calibrate(generic: np.ndarray, tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column least-squares gain and offset [P] mapping generic [N, P] onto tracked [N, P]."""
+    g_mean, t_mean = generic.mean(0), tracked.mean(0)
+    g_var = generic.var(0)
+    cov = ((generic - g_mean) * (tracked - t_mean)).mean(0)
+    gain = np.where(g_var > 1e-8, cov / np.maximum(g_var, 1e-12), 1.0)
+    gain = np.clip(gain, *GAIN_RANGE)
+    return gain, t_mean - gain * g_mean
+
+
+def learn_style(generic: Motion, tracked: dict[str, torch.Tensor], video_frames: np.ndarray, rig, model_names: list[str]) -> SpeakingStyle:
+    """The speaking style that maps ``generic`` (Audio2Mesh on the video's whole audio, at the
+    video's frame rate) onto ``tracked`` (rig parameters of the tracked frames, at ``video_frames``)."""
+    rig_names = rig.data.expression_names
+    names = [n for n in adapted_parameters(model_names) if n == JAW or n in rig_names]
+    gen = _columns(generic.params, names, rig_names)
+    trk = _columns(tracked, names, rig_names)
+    lag = best_lag(gen[:, 0], trk[:, 0], video_frames)
+    idx = video_frames - lag
+    ok = (idx >= 0) & (idx < len(gen))
+    cut = int(round((1 - HOLDOUT) * len(video_frames)))
+    fit_rows, held_rows = np.flatnonzero(ok[:cut]), cut + np.flatnonzero(ok[cut:])
+    gain, offset = calibrate(gen[idx[fit_rows]], trk[fit_rows])
+    style = SpeakingStyle(names, gain.tolist(), offset.tolist(), int(lag))
+    style.metrics = heldout_metrics(generic, style, tracked, idx[held_rows], held_rows, rig)
+    style.metrics.update(calibrated_on_frames=int(len(fit_rows)), heldout_frames=int(len(held_rows)))
+    return style
+
+
+def heldout_metrics(generic: Motion, style: SpeakingStyle, tracked: dict, audio_rows: np.ndarray, rows: np.ndarray, rig) -> dict:
+    """Generic and adapted motion against the tracked motion on the held-out frames."""
+    from avatar.rig.region import RegionRig
+    from sync_expert.targets import motion_lip_gap
+
+    if len(rows) < 3:
+        return {}
+    names = rig.data.expression_names
+    truth = Motion({k: tracked[k][rows] for k in ("jaw", "expression")}, fps=generic.fps)
+    lips = RegionRig(rig, rig.region("lips"))
+    truth_lips = lips(truth.params["expression"], truth.params["jaw"])
+    truth_gap = motion_lip_gap(truth, rig)
+    out = {}
+    for label, motion in (("generic", generic), ("adapted", style.apply(generic, names))):
+        part = Motion({k: motion.params[k][audio_rows] for k in ("jaw", "expression")}, fps=generic.fps)
+        gap = motion_lip_gap(part, rig)
+        jaw, truth_jaw = part.params["jaw"][:, 0].numpy(), truth.params["jaw"][:, 0].numpy()
+        with torch.no_grad():
+            lve = ((lips(part.params["expression"], part.params["jaw"]) - truth_lips) * 1000).pow(2).sum(-1).amax(-1).mean()
+        out[label] = {
+            "jaw_range_ratio": _spread(jaw) / max(_spread(truth_jaw), 1e-9),
+            "jaw_r": _corr(jaw, truth_jaw),
+            "aperture_range_ratio": _spread(gap) / max(_spread(truth_gap), 1e-9),
+            "aperture_r": _corr(gap, truth_gap),
+            "lip_lve_mm2": float(lve),
+        }
+    return out
+
+
+def _spread(x: np.ndarray) -> float:
+    return float(np.percentile(x, 95) - np.percentile(x, 5))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 3 or np.std(a) < 1e-9 or np.std(b) < 1e-9:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint: str | None = None) -> SpeakingStyle | None:
+    """Learn the speaking style of a freshly fitted avatar from its video's sound and write
+    ``style.json`` and ``speech.wav`` (the pseudo-3D pair: the sound beside ``tracked/``) into
+    ``folder``, and the held-out figures into its metrics.json. None, with one line said, when the
+    video has no usable sound."""
+    from audio2mesh.speech import Speaker
+    from avatar.io.atomic import atomic_write_bytes
+    from avatar.io.audio import SPEECH_RATE, read_audio, write_wav
+    from avatar.io.tracked_folder import read_tracked_folder
+
+    folder = Path(folder)
+    audio = read_audio(video)
+    if len(audio) == 0:
+        return None  # a video without sound: nothing to say
+    tracked = read_tracked_folder(folder / "tracked", rig.num_vertices, rig.num_expressions)
+    seconds = len(tracked.video_frames) / tracked.fps
+    if float(np.abs(audio).max()) < 1e-3:
+        log("note: the video's sound is silent; fitted without a speaking style")
+        return None
+    if min(seconds, len(audio) / SPEECH_RATE) < MIN_STYLE_SECONDS:
+        log(f"note: {min(seconds, len(audio) / SPEECH_RATE):.1f} s of tracked speech; a speaking style needs {MIN_STYLE_SECONDS:.0f} s")
+        return None
+    speaker = Speaker.load(checkpoint)
+    generic = speaker.motion(audio, tracked.fps, rig.data.expression_names, rig.data.name)
+    style = learn_style(generic, tracked.params, tracked.video_frames, rig.cpu(), speaker.expression_names)
+    style.save(folder)
+    write_wav(folder / "speech.wav", audio)
+    metrics_path = folder / "metrics.json"
+    if metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+        metrics["style"] = {"lag_frames": style.lag_frames, **style.metrics}
+        atomic_write_bytes(metrics_path, (json.dumps(metrics, indent=1) + "\n").encode())
+    return style
