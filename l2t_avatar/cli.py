@@ -215,7 +215,11 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     if args.video is not None and not args.no_style:
         from l2t_avatar.style import fit_style
 
-        style = fit_style(args.video, result.folder, rig, log=lambda line: print(line, file=sys.stderr))
+        try:
+            style = fit_style(args.video, result.folder, rig, log=lambda line: print(line, file=sys.stderr))
+        except L2TError as exc:  # the avatar is written and good; only the style is missing
+            print(f"note: no speaking style: {exc}", file=sys.stderr)
+            style = None
         if style is not None:
             held = style.metrics.get("adapted", {})
             print(

@@ -60,7 +60,7 @@ def speak(opts: SpeakOptions) -> SpeakResult:
     from avatar.idle import add_idle
     from avatar.io.avatar_folder import load_avatar
     from avatar.render.animate import render_motion_to_mp4
-    from l2t_avatar.style import SpeakingStyle
+    from avatar.speaking_style import SpeakingStyle
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

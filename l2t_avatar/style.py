@@ -17,72 +17,18 @@ vertex error).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from avatar.motion import Motion
+from avatar.speaking_style import JAW, SpeakingStyle
 
-STYLE_FILE = "style.json"
 MIN_STYLE_SECONDS = 4.0  # less tracked speech than this: no style
 HOLDOUT = 0.2  # the last part of the video, never calibrated on
 MAX_LAG = 15  # frames of audio-video offset searched
 GAIN_RANGE = (0.25, 3.0)
-JAW = "jaw"
-
-
-@dataclass
-class SpeakingStyle:
-    """Gain and offset per adapted parameter (``jaw``: the jaw's opening; else an expression name)."""
-
-    names: list[str]
-    gain: list[float]
-    offset: list[float]
-    lag_frames: int = 0
-    metrics: dict = field(default_factory=dict)
-
-    def apply(self, motion: Motion, rig_names: list[str]) -> Motion:
-        """The motion with each adapted parameter mapped through its gain and offset."""
-        params = {k: v.clone() for k, v in motion.params.items()}
-        for name, g, o in zip(self.names, self.gain, self.offset):
-            if name == JAW:
-                params["jaw"][:, 0] = g * params["jaw"][:, 0] + o
-            elif name in rig_names:
-                column = rig_names.index(name)
-                params["expression"][:, column] = g * params["expression"][:, column] + o
-        return Motion(params, fps=motion.fps, vertices=motion.vertices)
-
-    def folder_note(self) -> str:
-        """One line on what was learned: the jaw's gain and the audio-video offset."""
-        jaw = self.names.index(JAW) if JAW in self.names else None
-        gain = f"jaw gain {self.gain[jaw]:.2f}, " if jaw is not None else ""
-        return f"{gain}{len(self.names)} parameters, audio-video offset {self.lag_frames:+d} frames"
-
-    def save(self, folder: str | Path) -> Path:
-        from avatar.io.atomic import atomic_write_bytes
-
-        path = Path(folder) / STYLE_FILE
-        atomic_write_bytes(path, (json.dumps(asdict(self), indent=1) + "\n").encode())
-        return path
-
-    @classmethod
-    def load(cls, folder: str | Path | None) -> SpeakingStyle | None:
-        """The style of an avatar folder, or None when it has none."""
-        path = Path(folder) / STYLE_FILE if folder is not None else None
-        if path is None or not path.is_file():
-            return None
-        from avatar.errors import L2TError
-
-        try:
-            raw = json.loads(path.read_text())
-            style = cls(list(raw["names"]), [float(x) for x in raw["gain"]], [float(x) for x in raw["offset"]], int(raw["lag_frames"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise L2TError(f"{path} is not a speaking style ({type(exc).__name__}); delete it or refit") from None
-        if not (len(style.names) == len(style.gain) == len(style.offset)) or not np.isfinite(style.gain + style.offset).all():
-            raise L2TError(f"{path} is not a speaking style (lengths or values); delete it or refit")
-        return style
 
 
 def adapted_parameters(model_names: list[str]) -> list[str]:
@@ -184,16 +130,16 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
     video has no usable sound."""
     from audio2mesh.speech import Speaker
     from avatar.io.atomic import atomic_write_bytes
-    from avatar.io.audio import SPEECH_RATE, read_audio, write_wav
+    from avatar.io.audio import SPEECH_RATE, has_audio_track, read_audio, write_wav
     from avatar.io.tracked_folder import read_tracked_folder
 
     folder = Path(folder)
+    if not has_audio_track(video):
+        return None  # a video without sound fits as it always did
     audio = read_audio(video)
-    if len(audio) == 0:
-        return None  # a video without sound: nothing to say
     tracked = read_tracked_folder(folder / "tracked", rig.num_vertices, rig.num_expressions)
     seconds = len(tracked.video_frames) / tracked.fps
-    if float(np.abs(audio).max()) < 1e-3:
+    if len(audio) == 0 or float(np.abs(audio).max()) < 1e-3:
         log("note: the video's sound is silent; fitted without a speaking style")
         return None
     if min(seconds, len(audio) / SPEECH_RATE) < MIN_STYLE_SECONDS:
@@ -202,6 +148,9 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
     speaker = Speaker.load(checkpoint)
     generic = speaker.motion(audio, tracked.fps, rig.data.expression_names, rig.data.name)
     style = learn_style(generic, tracked.params, tracked.video_frames, rig.cpu(), speaker.expression_names)
+    if style.metrics.get("heldout_frames", 0) < 5:
+        log("note: the sound does not reach the end of the video (held out for checking the style); fitted without a speaking style")
+        return None
     style.save(folder)
     write_wav(folder / "speech.wav", audio)
     metrics_path = folder / "metrics.json"

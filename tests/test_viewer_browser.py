@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from avatar.io.audio import write_wav
 from tests.test_speak import speech
@@ -296,3 +297,20 @@ def test_render_mp4_offers_a_download(app, tab, tmp_path):
     info = probe_video(out)
     assert info["frames"] == 10 and info["width"] == 256 and abs(info["audio_seconds"] - 0.4) < 0.1
     assert "10 frames" in session.render_panel.status.content
+
+
+def test_an_avatar_with_a_speaking_style_speaks_in_it(app, tab, tmp_path, avatar_root):
+    from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR
+    from avatar.speaking_style import JAW, SpeakingStyle
+
+    page, session = tab()
+    styled = avatar_root / "styled"
+    shutil.copytree(DEFAULT_AVATAR_DIR, styled)
+    SpeakingStyle([JAW], [2.0], [0.05], 0).save(styled)
+    control(page, "folder").locator("input").fill("styled")
+    page.get_by_role("button", name="Load avatar folder").click()
+    wait_for(lambda: session.entry.name == "styled", what="the styled avatar to be shown")
+    upload(page, write_wav(tmp_path / "talk.wav", speech(2.0)))
+    wait_for(lambda: session.speech is not None and session.motion is not None, what="the upload to be animated")
+    generic = session.speech.motion.params["jaw"][:, 0]
+    assert torch.allclose(session.motion.params["jaw"][:, 0], 2.0 * generic + 0.05, atol=1e-5)

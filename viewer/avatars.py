@@ -11,6 +11,7 @@ import torch
 
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
+from avatar.speaking_style import SpeakingStyle
 from viewer.security import AvatarFolderPolicy
 from viewer.splats import SplatPoser
 
@@ -25,6 +26,7 @@ class AvatarEntry:
     framing: tuple[torch.Tensor, float]  # look-at target, distance for a 20 deg view
     rig_names: list[str] = field(default_factory=list)
     rig_label: str = ""
+    style: SpeakingStyle | None = None  # the person's speaking style (style.json), applied to every speech
 
 
 class AvatarLibrary:
@@ -81,7 +83,8 @@ class AvatarLibrary:
             while name in self.entries:
                 name, n = f"{base} ({n})", n + 1
             data = avatar.rig.data
-            entry = AvatarEntry(name, avatar, SplatPoser(avatar), head_framing(avatar), data.expression_names, data.name)
+            style = SpeakingStyle.load(folder)
+            entry = AvatarEntry(name, avatar, SplatPoser(avatar), head_framing(avatar), data.expression_names, data.name, style)
             self.entries[name] = self._by_key[key] = entry
         for listener in list(self._listeners):
             listener()

@@ -173,8 +173,8 @@ class ViewerSession:
             names, fps, seed = self.entry.rig_names, self.engine.fps, self.settings.seed
             idle = self.speech_panel.idle.value
             if self.speech is not None:
-                params = self.speech.motion.params
-                self.motion = Motion(add_idle(params, fps, names, seed), fps=fps) if idle else self.speech.motion
+                spoken = self.speech.motion if self.entry.style is None else self.entry.style.apply(self.speech.motion, names)
+                self.motion = Motion(add_idle(spoken.params, fps, names, seed), fps=fps) if idle else spoken
             elif idle:
                 frames = int(IDLE_SECONDS * fps)
                 self.motion = Motion(add_idle({"jaw": torch.zeros(frames, 3)}, fps, names, seed), fps=fps)

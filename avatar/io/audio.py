@@ -69,6 +69,12 @@ def read_audio(
     return audio
 
 
+def has_audio_track(path: str | Path) -> bool:
+    """Whether ffmpeg finds an audio stream in the file (a video may have none)."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    return any(": Audio: " in line for line in proc.stderr.decode(errors="replace").splitlines() if line.strip().startswith("Stream #"))
+
+
 def resample(audio: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     """Band-limited polyphase resampling (scipy's Kaiser-windowed FIR) of a mono float signal."""
     if rate_from == rate_to:
