@@ -43,8 +43,8 @@ def read_transcript(path: str) -> str:
 
 
 def spoken_phones(args: argparse.Namespace, audio):
-    """Phones of ``audio``: --transcript / --transcript-file force-aligned, else phone recognition
-    (what happened is said on stderr); a missing aligner is a one-line error."""
+    """Phones of ``audio``: --transcript / --transcript-file force-aligned, else speech recognition
+    (see ``speech_alignment``; what happened is said on stderr); a missing aligner is a one-line error."""
     from audio2mesh.data.tts import ToolMissing
     from audio2mesh.speech import speech_alignment
 

@@ -40,7 +40,10 @@ def load_speech(path: str | Path, min_seconds: float, max_seconds: float | None 
 
 
 def speech_alignment(audio: np.ndarray, transcript: str | None, log):
-    """Phones for a clip: forced alignment of the transcript, else phone recognition (said in ``log``)."""
+    """Phones for a clip: forced alignment of the transcript; without one (or when it does not
+    align), the recognised words force-aligned, and phone recognition only when no word is heard
+    (what happened is said in ``log``). Recognised words find real bilabials about twice as
+    reliably as phone recognition (README, "How far to trust the reference")."""
     from audio2mesh.data import align
 
     if transcript:
@@ -49,9 +52,13 @@ def speech_alignment(audio: np.ndarray, transcript: str | None, log):
             return alignment
         unknown = align.unknown_words(align.normalise_transcript(transcript))
         reason = f"words not in the dictionary: {' '.join(unknown)}" if unknown else "the transcript did not align"
-        log(f"note: {reason}; using phone recognition instead")
+        log(f"note: {reason}; using speech recognition instead")
     else:
-        log("note: no transcript; phones come from phone recognition (give --transcript for better timing)")
+        log("note: no transcript; phones come from speech recognition (give --transcript for better timing)")
+    alignment = align.word_alignment(audio)
+    if alignment is not None:
+        return alignment
+    log("note: no words recognised; phones come from phone recognition")
     return align.recognize_phones(audio)
 
 

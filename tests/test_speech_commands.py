@@ -41,10 +41,10 @@ def test_teacher_writes_a_motion_that_renders(spoken, tmp_path, head, capsys):
 
 
 @needs(Espeak.available() and align.available(), "espeak-ng and pocketsphinx")
-def test_teacher_without_transcript_or_with_unknown_words_recognises_phones(spoken, tmp_path, capsys):
+def test_teacher_without_transcript_or_with_unknown_words_recognises_speech(spoken, tmp_path, capsys):
     wav, _ = spoken
     assert main(["teacher", "--audio", str(wav), "-o", str(tmp_path / "a.npz")]) == 0
-    assert "phone recognition" in capsys.readouterr().err
+    assert "speech recognition" in capsys.readouterr().err
     assert main(["teacher", "--audio", str(wav), "--transcript", "My brother fixed five zxqv boats", "-o", str(tmp_path / "b.npz")]) == 0
     assert "zxqv" in capsys.readouterr().err
 
