@@ -86,6 +86,7 @@ def learn_style(generic: Motion, tracked: dict[str, torch.Tensor], video_frames:
 
 def heldout_metrics(generic: Motion, style: SpeakingStyle, tracked: dict, audio_rows: np.ndarray, rows: np.ndarray, rig) -> dict:
     """Generic and adapted motion against the tracked motion on the held-out frames."""
+    from audio2mesh.metrics import correlation, lip_vertex_errors
     from avatar.rig.region import RegionRig
     from sync_expert.targets import motion_lip_gap
 
@@ -102,25 +103,19 @@ def heldout_metrics(generic: Motion, style: SpeakingStyle, tracked: dict, audio_
         gap = motion_lip_gap(part, rig)
         jaw, truth_jaw = part.params["jaw"][:, 0].numpy(), truth.params["jaw"][:, 0].numpy()
         with torch.no_grad():
-            lve = ((lips(part.params["expression"], part.params["jaw"]) - truth_lips) * 1000).pow(2).sum(-1).amax(-1).mean()
+            lve, _ = lip_vertex_errors(lips(part.params["expression"], part.params["jaw"]), truth_lips)
         out[label] = {
             "jaw_range_ratio": _spread(jaw) / max(_spread(truth_jaw), 1e-9),
-            "jaw_r": _corr(jaw, truth_jaw),
+            "jaw_r": correlation(jaw, truth_jaw),
             "aperture_range_ratio": _spread(gap) / max(_spread(truth_gap), 1e-9),
-            "aperture_r": _corr(gap, truth_gap),
-            "lip_lve_mm2": float(lve),
+            "aperture_r": correlation(gap, truth_gap),
+            "lip_lve_mm2": lve,
         }
     return out
 
 
 def _spread(x: np.ndarray) -> float:
     return float(np.percentile(x, 95) - np.percentile(x, 5))
-
-
-def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
-    if len(a) < 3 or np.std(a) < 1e-9 or np.std(b) < 1e-9:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint: str | None = None) -> SpeakingStyle | None:
