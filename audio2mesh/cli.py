@@ -347,7 +347,12 @@ def add_training_commands(sub, rig_help: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data_out_args(a)
-    a.add_argument("--size", default="student", choices=["student", "large", "tiny"], help="model size (default: student)")
+    a.add_argument(
+        "--size",
+        default="student",
+        choices=["student", "live", "large", "tiny"],
+        help="model size (default: student; live: 72 ms look-ahead, for microphones and pushed audio)",
+    )
     a.add_argument("--epochs", type=int, default=60, help="epochs (default: 60)")
     a.add_argument("--batch-size", type=int, default=32, help="clips per batch and process (default: 32)")
     a.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
@@ -356,7 +361,7 @@ def add_training_commands(sub, rig_help: str) -> None:
     a.add_argument("--w-lipread", type=float, default=0.0, help="weight of the lip-reader CTC loss (default: 0 = off)")
     a.add_argument("--lip-reader", default=None, help="lip reader checkpoint (default: the shipped one)")
     a.add_argument("--w-distill", type=float, default=0.0, help="weight of distillation from --distill-from (default: 0)")
-    a.add_argument("--distill-from", default=None, help="a large Audio2Mesh checkpoint to distil")
+    a.add_argument("--distill-from", default=None, help="an Audio2Mesh checkpoint to distil ('default': the shipped one)")
     a.add_argument("--w-closure", type=float, default=0.0, help="weight of the bilabial closure loss (default: 0 = off)")
     a.add_argument("--w-amplitude", type=float, default=0.0, help="weight of the lip-gap range loss (default: 0 = off)")
     a.add_argument(

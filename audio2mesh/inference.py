@@ -6,7 +6,7 @@ frames equal a single pass over the whole clip. Memory is bounded by the chunk, 
 
 Streaming (``StreamingPredictor``): push audio as it arrives (e.g. 100 ms chunks) and get back
 the frames whose inputs are complete. A frame at time t is emitted once audio up to
-t + ``lookahead_seconds`` has arrived (the student: 0.18 s); with the same normalisation
+t + ``lookahead_seconds`` has arrived (the student: 0.29 s, the live model: 0.07 s); with the same normalisation
 statistics the streamed frames equal the offline ones. Without given statistics the stream
 normalises with running statistics of what it has heard so far.
 """
@@ -88,7 +88,7 @@ class StreamingPredictor:
         """Leading hidden frames that no future audio can change."""
         exact_mel = (self.received - WINDOW_HALF) // HOP + 1 if self.received >= WINDOW_HALF else 0
         conv_exact = (exact_mel - 3) // 2 + 1 if exact_mel >= 3 else 0
-        return conv_exact - self.model.cfg.layers * self.model.cfg.right
+        return conv_exact - self.model.cfg.future_frames
 
     def push(self, audio: np.ndarray) -> Audio2MeshOutput:
         """Add mono 16 kHz samples; the outputs (unbatched, as ``predict``'s: params [n, P], hidden,

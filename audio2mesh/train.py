@@ -197,7 +197,7 @@ class Audio2MeshTrainer:
     # ------------------------------------------------------------ setup
     def _frozen(self, path: str | None, kind: str):
         if path is None and kind == "audio2mesh":
-            raise L2TError("--w-distill needs --distill-from CKPT (a large Audio2Mesh)")
+            raise L2TError("--w-distill needs --distill-from CKPT (a larger Audio2Mesh, or 'default': the shipped one)")
         model, meta = load_model(path, kind, self.device)
         if kind == "audio2mesh" and meta.get("audio_encoder") != self.front.name:
             raise L2TError(
@@ -209,9 +209,15 @@ class Audio2MeshTrainer:
         return model
 
     def _init_weights(self, path: str) -> None:
-        """Fine-tuning: the weights of a checkpoint of the same size, front-end and outputs."""
-        start, meta = load_model(None if path == "default" else path, "audio2mesh", self.device)
-        same = dict(dropout=self.model.cfg.dropout, closure_head=self.model.cfg.closure_head)
+        """Fine-tuning: the weights of a checkpoint of the same size, front-end and outputs. Its
+        look-ahead may be longer: each layer keeps the attention bias of the offsets it still sees."""
+        start, meta = load_model(path, "audio2mesh", self.device)
+        same = dict(
+            dropout=self.model.cfg.dropout,
+            closure_head=self.model.cfg.closure_head,
+            right=self.model.cfg.right,
+            lookahead_layers=self.model.cfg.lookahead_layers,
+        )
         if dataclasses.replace(start.cfg, **same) != self.model.cfg:
             raise L2TError(
                 f"--init-from {path} is a {start.cfg.layers}-layer, width-{start.cfg.width} model; this run builds "
@@ -219,7 +225,13 @@ class Audio2MeshTrainer:
             )
         if meta.get("audio_encoder") != self.front.name or list(meta.get("expression_names", [])) != list(self.train_set.expression_names):
             raise L2TError(f"--init-from {path} hears another front-end or drives other expressions than this corpus")
-        missing, unexpected = self.model.load_state_dict(start.state_dict(), strict=False)
+        state = start.state_dict()
+        for i in range(self.model.cfg.layers):
+            key, right = f"blocks.{i}.attn.bias", self.model.cfg.layer_right(i)
+            if right > start.cfg.layer_right(i):
+                raise L2TError(f"--init-from {path} looks fewer frames ahead than this model: it cannot start it")
+            state[key] = state[key][:, : self.model.cfg.left + right + 1]
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
         if unexpected or any(not k.startswith("closure_head.") for k in missing):
             raise L2TError(f"--init-from {path}: its weights do not fit this model ({', '.join((unexpected + missing)[:3])})")
 

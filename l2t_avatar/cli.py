@@ -152,11 +152,15 @@ def _cmd_view(args: argparse.Namespace) -> None:
             token=args.token,
             avatar_root=args.avatar_root,
             max_audio_seconds=args.max_audio_seconds,
+            listen=args.listen,
+            live_checkpoint=args.live_ckpt,
         )
     )
     url = app.start()
     names = ", ".join(app.library.names)
     print(f"l2t-avatar view: {url}  (avatars: {names}; {app.device.type}; Ctrl-C to stop)", flush=True)
+    if args.listen:
+        print(f"pushed speech: {app.settings.listen_url}  (16-bit mono PCM or WAV; examples/05_push_speech.py)", flush=True)
     app.serve_forever()
 
 
@@ -311,8 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a web viewer: the avatar as Gaussian splats in the browser, camera presets, rig "
         "sliders, speech upload (Audio2Mesh animates it; the audio plays in the page in sync), "
         "'Render MP4' downloads, and stats. Each browser tab has its own camera and playback. "
-        "With CUDA, a toggle shows full-quality gsplat frames rendered on the server.",
+        "With CUDA, a toggle shows full-quality gsplat frames rendered on the server. "
+        "Live speech: 'Live mic' animates the avatar from the page's microphone as you speak, and with "
+        "--listen programs (a TTS or chat engine) push speech over a websocket; the pages play it in step with the face.",
         epilog="examples:\n  l2t-avatar view\n  l2t-avatar view my_avatar other_avatar --audio examples/hello.wav\n"
+        "  l2t-avatar view --listen   (then: python examples/05_push_speech.py examples/hello.wav)\n"
         "  l2t-avatar view --host 0.0.0.0 --port 8081   (other machines: open the printed URL, it carries the token)",
     )
     p.add_argument("avatars", nargs="*", metavar="AVATAR_DIR", help="avatar folders to offer (default: the built-in default avatar)")
@@ -331,6 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="'Load avatar folder' may open folders inside this one (besides the AVATAR_DIRs given; default: only those)",
     )
     p.add_argument("--max-audio-seconds", type=float, default=600.0, help="longest speech a visitor may upload (default: 600)")
+    p.add_argument(
+        "--listen",
+        action="store_true",
+        help="accept speech pushed by programs on ws://HOST:PORT/l2t/push (16-bit mono PCM or WAV; the token applies)",
+    )
+    p.add_argument(
+        "--live-ckpt",
+        default="live",
+        help="Audio2Mesh of the microphone and pushed speech (default: live, the shipped 72 ms look-ahead model)",
+    )
     _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help="the FLAME .pkl the avatars were made on, if it is not where it was")
     p.set_defaults(func=_cmd_view)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from avatar.motion import DEFAULT_FPS
 from viewer.avatars import AvatarLibrary
+from viewer.live import LiveHub, LiveVoice
+from viewer.live_panel import PLAY_DELAY
+from viewer.live_socket import LiveRoutes, extra_websockets
 from viewer.security import AvatarFolderPolicy, ServerGuards, is_loopback, new_token, token_required
 from viewer.session import TabSettings, ViewerSession
 from viewer.speech import SpeechEngine
@@ -37,6 +40,8 @@ class ViewOptions:
     max_audio_seconds: float = 600.0  # longest speech a tab may upload
     max_upload_mb: float = 64.0
     max_renders: int = 2  # "Render MP4" jobs at once, over all tabs
+    listen: bool = False  # accept speech pushed by programs on /l2t/push
+    live_checkpoint: str = "live"  # Audio2Mesh of the microphone and pushed speech ("live": the shipped 72 ms one)
 
 
 class ViewerApp:
@@ -53,20 +58,45 @@ class ViewerApp:
         for folder in opts.avatars or [None]:
             self.library.load(folder)
         self.engine = SpeechEngine(
-            self.device, opts.checkpoint, opts.audio_encoder, opts.fps, opts.max_audio_seconds, int(opts.max_upload_mb * 2**20)
+            self.device,
+            opts.checkpoint,
+            opts.audio_encoder,
+            opts.fps,
+            opts.max_audio_seconds,
+            int(opts.max_upload_mb * 2**20),
+            opts.live_checkpoint,
         )
         self.engine.load()
         first = self.library.first()
         speech = self.engine.from_file(opts.audio, first.rig_names, first.rig_label) if opts.audio else None
-        self.settings = TabSettings(self.cuda, opts.seed, opts.max_rate, threading.BoundedSemaphore(max(1, opts.max_renders)), speech)
+        self.hub = LiveHub(self._pushed_voice)
+        self.settings = TabSettings(
+            self.cuda, opts.seed, opts.max_rate, threading.BoundedSemaphore(max(1, opts.max_renders)), speech, self.hub
+        )
         self.server = None
+
+    def _pushed_voice(self) -> LiveVoice:
+        """A voice for one pushing program, animating the first avatar's rig, in step with the pages' players."""
+        first = self.library.first()
+        return LiveVoice(
+            lambda: self.engine.live_stream(first.rig_names, first.rig_label), self.engine.fps, delay=PLAY_DELAY, on_frames=self._wake_tabs
+        )
+
+    def _wake_tabs(self) -> None:
+        for session in list(self.sessions.values()):
+            session.wake.set()
+
+    def _tab_voice(self, tab: int) -> LiveVoice | None:
+        session = self.sessions.get(tab)
+        return session.open_mic() if session is not None else None
 
     # ------------------------------------------------------------ server
     def start(self) -> str:
         """Start serving; returns the page's URL."""
         import viser
 
-        with token_required(self.token) if self.token else contextlib.nullcontext():
+        routes = LiveRoutes(self._tab_voice, self.hub, self.opts.listen).routes()
+        with extra_websockets(routes), token_required(self.token) if self.token else contextlib.nullcontext():
             self.server = viser.ViserServer(host=self.opts.host, port=self.opts.port, verbose=False)
         self.guards = ServerGuards(self.server, self.engine.max_upload_bytes, self._upload_refused)
         self.server.gui.configure_theme(control_width="large", dark_mode=False, show_logo=False)
@@ -75,6 +105,8 @@ class ViewerApp:
         self.server.on_client_disconnect(self._disconnected)
         host = "localhost" if self.opts.host in ("0.0.0.0", "127.0.0.1", "::", "::1") else self.opts.host
         host = f"[{host}]" if ":" in host else host
+        if self.opts.listen:
+            self.settings.listen_url = f"ws://{host}:{self.server.get_port()}/l2t/push" + (f"?token={self.token}" if self.token else "")
         return f"http://{host}:{self.server.get_port()}" + (f"/?token={self.token}" if self.token else "")
 
     def _connected(self, client) -> None:

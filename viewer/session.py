@@ -26,6 +26,8 @@ from avatar.motion import Motion
 from avatar.render.cameras import CAMERA_PRESETS, orbit_eye
 from viewer.avatar_panel import AvatarPanel
 from viewer.avatars import AvatarEntry, AvatarLibrary
+from viewer.live import LISTEN_AFTER, LiveHub, LiveLayer, LiveVoice
+from viewer.live_panel import LivePanel
 from viewer.render_panel import RenderPanel, RenderRequest
 from viewer.rig_controls import RigControls
 from viewer.speech import Speech, SpeechEngine
@@ -50,6 +52,8 @@ class TabSettings:
     max_rate: float  # most updates per second
     render_slots: threading.Semaphore  # "Render MP4" jobs at once, over all tabs
     speech: Speech | None = None  # the server's --audio, shown in every new tab
+    live_hub: LiveHub | None = None  # pushed speech (view --listen) and the pages' players
+    listen_url: str | None = None  # where programs push speech, shown in the Live folder
 
 
 class ViewerSession:
@@ -67,12 +71,17 @@ class ViewerSession:
         self.last_key = None
         self.camera_version = 0
         self.updates = UpdateRecord()
+        self.mic_voice: LiveVoice | None = None  # the page's microphone, while its socket is open
+        self.live_layer = LiveLayer(engine.fps, self.entry.rig_names, settings.seed)
         self.upload_dir = Path(tempfile.mkdtemp(prefix="l2t-view-tab-"))  # this tab's uploads, removed when it closes
 
         self.view = ViewPanel(self.gui, settings.cuda, self.set_camera, self._redraw, self._toggle_server_render)
         self.avatar_panel = AvatarPanel(self.gui, library.names, self.entry.name, self._avatar_chosen, self._load_avatar_folder)
         self.speech_panel = SpeechPanel(self.gui, f"l2t-audio-{client.client_id}", self._uploaded, self._refresh_motion, self.wake.set)
         self.rig_order = (self.avatar_panel.folder.order + self.speech_panel.folder.order) / 2  # the Rig folder goes in between
+        self.live_panel = LivePanel(
+            self.gui, client.client_id, 1000 * engine.live_lookahead_seconds, settings.listen_url, self._mic_changed
+        )
         self.render_panel = RenderPanel(self.gui, client, settings.cuda, settings.render_slots, self.render_request, lambda: self.alive)
         self.stats = StatsPanel(self.gui)
         self._unsubscribe = library.subscribe(lambda: self.avatar_panel.set_names(library.names))
@@ -121,6 +130,9 @@ class ViewerSession:
         with self.lock:
             old = self.entry
             self.entry = entry
+            self.live_layer = LiveLayer(self.engine.fps, entry.rig_names, self.settings.seed)
+            if self.mic_voice is not None:
+                self.mic_voice.end()  # the next audio starts a stream for the new rig
             self._show_avatar(entry)
             if self.speech is not None and entry.rig_names != old.rig_names:
                 try:
@@ -184,6 +196,31 @@ class ViewerSession:
             self.last_key = None
         self.wake.set()
 
+    # ------------------------------------------------------------ live speech
+    def open_mic(self) -> LiveVoice | None:
+        """The page's microphone socket opened: the voice it feeds (None when the tab did not ask)."""
+        if not self.alive or not self.live_panel.mic_on:
+            return None
+        entry = self.entry
+        self.mic_voice = LiveVoice(
+            lambda: self.engine.live_stream(entry.rig_names, entry.rig_label), self.engine.fps, on_frames=self.wake.set
+        )
+        self.wake.set()
+        return self.mic_voice
+
+    def _mic_changed(self, on: bool, error: str) -> None:
+        if error:
+            self.notify("Microphone", error, error=True)
+        if not on:
+            self.mic_voice = None
+        self._redraw()
+
+    def live_voice(self) -> LiveVoice | None:
+        """What drives the face live: this tab's microphone, else pushed speech that is playing."""
+        if self.mic_voice is not None and self.live_panel.mic_on:
+            return self.mic_voice
+        return self.settings.live_hub.current() if self.settings.live_hub is not None else None
+
     # ------------------------------------------------------------ drawing
     def _redraw(self) -> None:
         self.last_key = None
@@ -207,10 +244,22 @@ class ViewerSession:
         params = {k: v[frame] for k, v in self.motion.params.items()} if frame >= 0 else None
         return self.controls.pose(params), frame
 
+    def _live_pose(self, voice: LiveVoice):
+        """(pose, frame key, key of the live frame or None) of a live voice now, idle layer included."""
+        got = voice.frame_now()
+        params = self.live_layer.compose(got[1] if got else None, voice.silent_for(), self.speech_panel.idle.value)
+        live_key = got[0] if got else None
+        return self.controls.pose(params), ("live", id(voice), live_key, int(time.monotonic() * self.engine.fps)), live_key
+
     def update(self) -> bool:
         """Send what changed since the last update; True when something was sent."""
         with self.lock:
-            params, frame = self.current_pose()
+            voice = self.live_voice()
+            live_key = None
+            if voice is not None:
+                params, frame, live_key = self._live_pose(voice)
+            else:
+                params, frame = self.current_pose()
             server_render = self.view.server_render.value
             key = (
                 id(self.entry),
@@ -236,7 +285,9 @@ class ViewerSession:
                 with self.client.atomic():
                     payload = self.nodes.show(posed, wireframe=self.view.wireframe.value)
             self.last_key = key
-            self.updates.add(start, payload, frame)
+            if live_key is not None:
+                voice.shown(live_key, time.monotonic())
+            self.updates.add(start, payload, frame if isinstance(frame, int) else -1)
             return True
 
     def _show_stats(self) -> None:
@@ -260,6 +311,8 @@ class ViewerSession:
                     last_update = time.monotonic()
                 now = time.monotonic()
                 if now - last_stats > STATS_SECONDS:
+                    if self.mic_voice is not None:
+                        self.live_panel.show_latency(self.mic_voice.latency_ms(), self.mic_voice.silent_for() > LISTEN_AFTER)
                     self.speech_panel.sync_timeline()
                     self._show_stats()
                     last_stats = now
@@ -270,6 +323,9 @@ class ViewerSession:
 
     def close(self) -> None:
         self.alive = False
+        self.mic_voice = None
+        if self.settings.live_hub is not None:
+            self.settings.live_hub.remove_player(self.client.client_id)
         self._unsubscribe()
         self.wake.set()
         shutil.rmtree(self.upload_dir, ignore_errors=True)

@@ -68,19 +68,37 @@ class SpeechEngine:
         fps: float = DEFAULT_FPS,
         max_audio_seconds: float = MAX_AUDIO_SECONDS,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        live_checkpoint: str = "live",
     ):
         self.device, self.checkpoint, self.audio_encoder, self.fps = device, checkpoint, audio_encoder, fps
         self.max_audio_seconds, self.max_upload_bytes = max_audio_seconds, max_upload_bytes
+        self.live_checkpoint = live_checkpoint
         self._speaker = None
+        self._live_speaker = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Load the checkpoint now (so a bad one fails at start-up, not at the first upload)."""
+        """Load the checkpoints now (so a bad one fails at start-up, not at the first upload)."""
         from audio2mesh.speech import Speaker
 
         with self._lock:
             if self._speaker is None:
                 self._speaker = Speaker.load(self.checkpoint, self.audio_encoder, self.device)
+            if self._live_speaker is None:
+                self._live_speaker = Speaker.load(self.live_checkpoint, None, self.device)
+
+    @property
+    def live_lookahead_seconds(self) -> float:
+        """How far behind live audio its motion is final (the live checkpoint's look-ahead)."""
+        self.load()
+        from audio2mesh.inference import WINDOW_HALF
+
+        return self._live_speaker.model.cfg.lookahead_seconds(WINDOW_HALF / SPEECH_RATE)
+
+    def live_stream(self, rig_names: list[str], rig_label: str):
+        """A new streaming Audio2Mesh (``audio2mesh.speech.SpeechStream``) of the live checkpoint for this rig."""
+        self.load()
+        return self._live_speaker.stream(self.fps, rig_names, rig_label)
 
     def from_file(self, path: str | Path, rig_names: list[str], rig_label: str) -> Speech:
         """Speech of an audio file; L2TError when it is missing, not audio, too short, too long or silent."""
