@@ -1,0 +1,94 @@
+"""Live speech in headless Chromium: a fake microphone fed from a wav file drives the avatar, and
+the page plays pushed speech. Chromium loops the file: 4 s of speech, then 3 s of silence."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from avatar.io.audio import SPEECH_RATE, read_audio, write_wav
+from tests.test_live import HELLO
+from tests.test_viewer_browser import CHROMIUM, FLAGS, open_tab, playwright_api, wait_for
+from viewer.live import LiveVoice
+
+SILENCE_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def mic_file(tmp_path_factory):
+    silence = np.zeros(int(SILENCE_SECONDS * SPEECH_RATE), np.float32)
+    return write_wav(tmp_path_factory.mktemp("mic") / "mic.wav", np.concatenate([read_audio(HELLO), silence]))
+
+
+@pytest.fixture(scope="module")
+def live_app():
+    from viewer.app import ViewerApp, ViewOptions
+
+    app = ViewerApp(ViewOptions(port=0, device="cpu", listen=True))
+    app.url = app.start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def page_and_session(live_app, mic_file):
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic_file}"]
+    flags = FLAGS + fake_mic
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
+        page, session = open_tab(live_app, chromium)
+        yield page, session
+        page.close()
+        chromium.close()
+
+
+def test_the_microphone_moves_the_mouth_while_the_file_speaks_and_rests_in_silence(page_and_session, monkeypatch):
+    page, session = page_and_session
+    heard = []
+    original = LiveVoice.push
+
+    def recording_push(self, audio):
+        heard.append(np.asarray(audio, np.float32).copy())
+        return original(self, audio)
+
+    monkeypatch.setattr(LiveVoice, "push", recording_push)
+    page.get_by_role("button", name="Live mic").click()
+    voice = wait_for(lambda: session.mic_voice, what="the page's microphone stream")
+    jaw = {}
+    end = time.monotonic() + 12.0  # more than one loop of the file
+    while time.monotonic() < end:
+        with voice.lock:
+            for index, params, _ in voice.frames:
+                jaw[index] = float(params["jaw"][0])
+        time.sleep(0.2)
+    assert "Microphone on" in session.live_panel.status.content
+    audio = np.concatenate(heard)
+    frames = sorted(i for i in jaw if (i + 1) * 640 <= len(audio))
+    rms = np.array([np.sqrt(np.mean(audio[i * 640 : (i + 1) * 640] ** 2)) for i in frames])
+    opening = np.array([jaw[i] for i in frames])
+    quiet = np.convolve(rms < 1e-3, np.ones(15), "same") >= 15  # inside a stretch of silence, 0.3 s from its edges
+    assert (rms > 0.03).sum() > 40 and quiet.sum() > 20, "the fake microphone did not deliver speech and silence"
+    assert opening[rms > 0.03].mean() > 3 * max(opening[quiet].mean(), 1e-3)
+    assert opening[quiet].max() < 0.03  # the mouth rests when the file is silent
+    sent = voice.latency_ms("shown")
+    assert sent is not None and sent["frames"] > 100
+
+    page.get_by_role("button", name="Stop mic").click()
+    wait_for(lambda: session.mic_voice is None and not session.live_panel.mic_on, what="the microphone to stop")
+    wait_for(lambda: page.evaluate("window._l2tMic === null"), what="the page to release the microphone")
+
+
+def test_the_page_plays_pushed_speech(live_app, page_and_session):
+    from websockets.sync.client import connect
+
+    page, _ = page_and_session
+    hello = read_audio(HELLO)
+    wait_for(lambda: live_app.hub.players, what="the page's player")
+    with connect(f"ws://127.0.0.1:{live_app.server.get_port()}/l2t/push") as pusher:
+        pcm = (hello * 32767).astype("<i2").tobytes()
+        for i in range(0, len(pcm), 6400):
+            pusher.send(pcm[i : i + 6400])
+        pusher.send("end")
+        assert json.loads(pusher.recv(timeout=60))["frames"] > 90
+    wait_for(lambda: page.evaluate("window._l2tPlayer.played") == len(hello), what="the page to schedule every pushed sample")
