@@ -14,8 +14,8 @@ the update loop + posing and packing the splats), both counted from the arrival 
 the frame's own time. Pushed speech is shown PLAY_DELAY after it arrives, in step with the page
 playing it, so its "sent" includes that chosen delay; its "ready" is the comparable figure.
 
---soak S then pushes S seconds of speech as fast as it goes and reports the process's memory
-before and after, and the live buffers' sizes (they must stay bounded).
+--soak S then sends S seconds of speech into a tab's microphone as fast as the server takes it and
+samples the process's memory and the live buffers' sizes as it goes (they must stay flat).
 
     python bench/live_latency.py [--seconds 20] [--threads 2] [--device cpu|cuda] [--soak 600] [--json PATH]
 """
@@ -49,13 +49,15 @@ def speech(seconds: float) -> np.ndarray:
     return np.tile(unit, int(np.ceil(seconds * SPEECH_RATE / len(unit))))[: int(seconds * SPEECH_RATE)]
 
 
-def send_paced(url: str, audio: np.ndarray, rate: int, chunk: int, realtime: bool = True, end: bool = False) -> None:
+def send_paced(url: str, audio: np.ndarray, rate: int, chunk: int, realtime: bool = True, end: bool = False, stop=None) -> None:
     from websockets.sync.client import connect
 
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     with connect(url, max_size=2**20) as socket:
         start = time.monotonic()
         for i in range(0, len(pcm), chunk):
+            if stop is not None and stop.is_set():
+                break
             socket.send(pcm[i : i + chunk].tobytes())
             if realtime:
                 time.sleep(max(0.0, start + (i + chunk) / rate - time.monotonic()))
@@ -72,12 +74,45 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def soak(app, session, port: int, seconds: float, max_wall: float) -> dict:
+    """A tab's microphone sends `seconds` of speech (48 kHz) as fast as the server takes it (for at
+    most `max_wall` seconds); the server's memory and the live buffers as it goes."""
+    session.live_panel.toggle()
+    audio = resample(speech(min(seconds, 600.0)), SPEECH_RATE, 48000)
+    url = f"ws://127.0.0.1:{port}/l2t/mic?tab={session.client.client_id}&rate=48000"
+    repeats = int(np.ceil(seconds / 600.0))
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: send_paced(url, np.tile(audio, repeats), 48000, 4800, realtime=False, stop=stop))
+    start = time.perf_counter()
+    thread.start()
+    samples: list[dict] = []
+    while thread.is_alive():
+        time.sleep(1.0)
+        if time.perf_counter() - start > max_wall:
+            stop.set()
+        voice = session.mic_voice
+        if voice is not None:
+            predictor = voice.stream.predictor if voice.stream is not None else None
+            samples.append(
+                {
+                    "speech_seconds": round(voice.received / SPEECH_RATE, 1),
+                    "rss_mb": round(rss_mb(), 1),
+                    "frames_kept": len(voice.frames),
+                    "audio_buffer_seconds": round(len(predictor.buffer) / SPEECH_RATE, 2) if predictor is not None else 0.0,
+                }
+            )
+    session.live_panel.toggle()
+    wall = round(time.perf_counter() - start, 1)
+    return {"speech_seconds": seconds, "wall_seconds": wall, "samples": samples[:: max(1, len(samples) // 12)]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of speech per path (default: 20)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2, the CPU server)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--soak", type=float, default=0.0, help="then push this many seconds as fast as it goes (memory)")
+    parser.add_argument("--soak-wall", type=float, default=420.0, help="stop the soak after this many seconds (default: 420)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,23 +147,7 @@ def main() -> None:
     result["push"] = {"ready_ms": pushed[0].latency_ms("ready"), "sent_ms": pushed[0].latency_ms("shown")}
 
     if args.soak > 0:
-        before = rss_mb()
-        soak = speech(args.soak)
-        start = time.perf_counter()
-        thread = threading.Thread(target=send_paced, args=(f"ws://127.0.0.1:{port}/l2t/push", soak, SPEECH_RATE, 3200, False, True))
-        thread.start()
-        thread.join()
-        voice = pushed[-1]
-        stream = voice.stream
-        result["soak"] = {
-            "speech_seconds": args.soak,
-            "wall_seconds": round(time.perf_counter() - start, 1),
-            "rss_mb_before": round(before, 1),
-            "rss_mb_after": round(rss_mb(), 1),
-            "frames_kept": len(voice.frames),
-            "arrivals_kept": len(voice.arrivals),
-            "open_stream": stream is not None,
-        }
+        result["soak"] = soak(app, session, port, args.soak, args.soak_wall)
     tab.close()
     app.stop()
     print(json.dumps(result, indent=2))

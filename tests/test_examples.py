@@ -22,7 +22,13 @@ def run_example(name: str, *args: str, timeout: float = 600) -> str:
 
 def test_examples_are_numbered_and_documented():
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert scripts == ["01_fit_a_video.py", "02_speak_from_python.py", "03_stream_speech.py", "04_drive_the_viewer.py"]
+    assert scripts == [
+        "01_fit_a_video.py",
+        "02_speak_from_python.py",
+        "03_stream_speech.py",
+        "04_drive_the_viewer.py",
+        "05_push_speech.py",
+    ]
     for name in scripts:
         assert (EXAMPLES / name).read_text().startswith('"""'), f"{name} opens with its documentation"
 
@@ -57,3 +63,16 @@ def test_stream_example():
 def test_viewer_example_serves_and_stops():
     out = run_example("04_drive_the_viewer.py", "--port", "0", "--seconds", "1")
     assert re.search(r"open http://localhost:\d+ +\(avatars: default\)", out)
+
+
+def test_push_example_speaks_through_a_listening_viewer():
+    from viewer.app import ViewerApp, ViewOptions
+
+    app = ViewerApp(ViewOptions(port=0, listen=True))
+    app.start()
+    try:
+        url = f"ws://127.0.0.1:{app.server.get_port()}/l2t/push"
+        out = run_example("05_push_speech.py", str(EXAMPLES / "hello.wav"), "--url", url, "--fast")
+    finally:
+        app.stop()
+    assert "'frames': 101" in out and "'seconds': 4.047" in out  # hello.wav: 4.05 s at 25 fps

@@ -33,7 +33,8 @@ import torch
 from avatar.idle import BLINK_NAMES, add_idle
 from avatar.io.audio import SPEECH_RATE
 
-KEEP_SECONDS = 2.0  # motion kept per voice
+KEEP_SECONDS = 2.0  # motion kept per voice behind the frame shown
+MAX_AHEAD_SECONDS = 30.0  # a delayed voice's audio not yet played; a pusher further ahead waits (back-pressure)
 SILENCE_RMS = 0.01  # below this a 40 ms window is silence
 LISTEN_AFTER = 0.6  # seconds of silence before the listening pose fades in
 LISTEN_FADE = 0.4  # seconds the listening pose takes to fade in or out
@@ -59,7 +60,9 @@ class LiveVoice:
         self.on_frames = on_frames  # called when frames became final (a tab wakes its update loop)
         self.lock = threading.Lock()
         self.stream = None
-        self.frames: deque[tuple[int, dict, float]] = deque(maxlen=int(KEEP_SECONDS * fps) + 1)  # (index, params, audio arrived)
+        ahead = MAX_AHEAD_SECONDS + 1.0 if delay is not None else 0.0
+        # (index, params, when its audio arrived), consecutive indices
+        self.frames: deque[tuple[int, dict, float]] = deque(maxlen=int((KEEP_SECONDS + ahead) * fps) + 1)
         self.arrivals: deque[tuple[int, float]] = deque()  # (end sample of a chunk, when it arrived)
         self.received = 0  # samples of the current utterance
         self.start = 0.0  # server clock at which the utterance's sample 0 plays (delayed voices)
@@ -90,7 +93,8 @@ class LiveVoice:
             self.arrivals.append((self.received, now))
             self.last_audio = now
             if len(audio) and float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > SILENCE_RMS:
-                self.last_voice = now
+                # when the voice was last heard: now, or for a delayed voice when the page plays this chunk's end
+                self.last_voice = now if self.delay is None else self.start + self.received / SPEECH_RATE
             stream = self.stream
         motion = stream.push(audio)  # outside the lock: inference while the tab keeps drawing
         return self._keep(motion, stream)
@@ -142,13 +146,17 @@ class LiveVoice:
             if not self.frames:
                 return None
             index, params, _ = self.frames[-1]
-            if self.delay is not None:
-                want = math.floor((self.clock() - self.start) * self.fps)
-                for candidate, p, _ in self.frames:
-                    if candidate >= want:
-                        index, params = candidate, p
-                        break
+            if self.delay is not None:  # the frame the page is playing, or the newest one when it is not final yet
+                want = math.floor((self.clock() - self.start) * self.fps) - self.frames[0][0]
+                index, params, _ = self.frames[min(max(want, 0), len(self.frames) - 1)]
             return (self.utterance, index), params
+
+    def ahead_seconds(self) -> float:
+        """Seconds of a delayed voice's audio that the page has not played yet (0 for immediate voices)."""
+        with self.lock:
+            if self.delay is None or self.stream is None:
+                return 0.0
+            return max(0.0, self.start + self.received / SPEECH_RATE - self.clock())
 
     def shown(self, key: tuple[int, int], when: float) -> None:
         """The tab sent frame ``key`` at ``when``: record its delay (once per frame, skipped frames too)."""
@@ -162,7 +170,7 @@ class LiveVoice:
             self.shown_index = key
 
     def silent_for(self) -> float:
-        """Seconds since audio with voice arrived (inf: never)."""
+        """Seconds since the voice was last heard (negative: a delayed voice's voiced audio is still to play; inf: never)."""
         return self.clock() - self.last_voice
 
     def latency_ms(self, kind: str = "shown") -> dict[str, float] | None:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 from avatar.errors import L2TError
+from viewer.live import MAX_AHEAD_SECONDS
 from viewer.live_audio import PcmDecoder
 
 MAX_MESSAGE_BYTES = 1 << 20  # about 11 s of 48 kHz PCM: a larger message closes the socket
@@ -107,6 +108,8 @@ class LiveRoutes:
                 if on_audio is not None:
                     on_audio(audio, voice.stream is None)
                 await asyncio.to_thread(voice.push, audio)
+                while voice.ahead_seconds() > MAX_AHEAD_SECONDS:  # a program pushing faster than speech waits
+                    await asyncio.sleep(0.1)
         except ConnectionClosed:
             pass
         finally:

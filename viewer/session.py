@@ -249,7 +249,9 @@ class ViewerSession:
         got = voice.frame_now()
         params = self.live_layer.compose(got[1] if got else None, voice.silent_for(), self.speech_panel.idle.value)
         live_key = got[0] if got else None
-        return self.controls.pose(params), ("live", id(voice), live_key, int(time.monotonic() * self.engine.fps)), live_key
+        # a new frame triggers the update (no clock tick shortly before it holds it back); without frames, the clock does
+        tick = live_key if live_key is not None else int(time.monotonic() * self.engine.fps)
+        return self.controls.pose(params), ("live", id(voice), tick), live_key
 
     def update(self) -> bool:
         """Send what changed since the last update; True when something was sent."""
