@@ -14,8 +14,9 @@ the update loop + posing and packing the splats), both counted from the arrival 
 the frame's own time. Pushed speech is shown PLAY_DELAY after it arrives, in step with the page
 playing it, so its "sent" includes that chosen delay; its "ready" is the comparable figure.
 
---soak S then sends S seconds of speech into a tab's microphone as fast as the server takes it and
-samples the process's memory and the live buffers' sizes as it goes (they must stay flat).
+--soak S then feeds S seconds of speech to a tab's microphone voice as fast as it takes them, the
+tab showing it all along, and samples the process's memory and the live buffers as it goes (they
+must stay flat).
 
     python bench/live_latency.py [--seconds 20] [--threads 2] [--device cpu|cuda] [--soak 600] [--json PATH]
 """
@@ -26,7 +27,6 @@ import argparse
 import json
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -49,15 +49,13 @@ def speech(seconds: float) -> np.ndarray:
     return np.tile(unit, int(np.ceil(seconds * SPEECH_RATE / len(unit))))[: int(seconds * SPEECH_RATE)]
 
 
-def send_paced(url: str, audio: np.ndarray, rate: int, chunk: int, realtime: bool = True, end: bool = False, stop=None) -> None:
+def send_paced(url: str, audio: np.ndarray, rate: int, chunk: int, realtime: bool = True, end: bool = False) -> None:
     from websockets.sync.client import connect
 
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     with connect(url, max_size=2**20) as socket:
         start = time.monotonic()
         for i in range(0, len(pcm), chunk):
-            if stop is not None and stop.is_set():
-                break
             socket.send(pcm[i : i + chunk].tobytes())
             if realtime:
                 time.sleep(max(0.0, start + (i + chunk) / rate - time.monotonic()))
@@ -74,36 +72,37 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def soak(app, session, port: int, seconds: float, max_wall: float) -> dict:
-    """A tab's microphone sends `seconds` of speech (48 kHz) as fast as the server takes it (for at
-    most `max_wall` seconds); the server's memory and the live buffers as it goes."""
+def soak(session, seconds: float, max_wall: float) -> dict:
+    """A tab's microphone voice gets `seconds` of speech in 0.1 s chunks as fast as it takes them
+    (for at most `max_wall` seconds; pushed straight in, as the socket handler does, so no socket
+    backlog builds up), while the tab keeps showing it; memory and the live buffers as it goes."""
     session.live_panel.toggle()
-    audio = resample(speech(min(seconds, 600.0)), SPEECH_RATE, 48000)
-    url = f"ws://127.0.0.1:{port}/l2t/mic?tab={session.client.client_id}&rate=48000"
-    repeats = int(np.ceil(seconds / 600.0))
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: send_paced(url, np.tile(audio, repeats), 48000, 4800, realtime=False, stop=stop))
-    start = time.perf_counter()
-    thread.start()
+    voice = session.open_mic()
+    audio = speech(min(seconds, 600.0))
+    chunk = SPEECH_RATE // 10
     samples: list[dict] = []
-    while thread.is_alive():
-        time.sleep(1.0)
-        if time.perf_counter() - start > max_wall:
-            stop.set()
-        voice = session.mic_voice
-        if voice is not None:
-            predictor = voice.stream.predictor if voice.stream is not None else None
+    start = last = time.perf_counter()
+    sent = 0.0
+    while sent < seconds and time.perf_counter() - start < max_wall:
+        for i in range(0, len(audio), chunk):
+            voice.push(audio[i : i + chunk])
+        sent += len(audio) / SPEECH_RATE
+        if time.perf_counter() - last > 5.0 or sent >= seconds:
+            last = time.perf_counter()
+            predictor = voice.stream.predictor
             samples.append(
                 {
-                    "speech_seconds": round(voice.received / SPEECH_RATE, 1),
+                    "speech_seconds": round(sent, 1),
                     "rss_mb": round(rss_mb(), 1),
                     "frames_kept": len(voice.frames),
-                    "audio_buffer_seconds": round(len(predictor.buffer) / SPEECH_RATE, 2) if predictor is not None else 0.0,
+                    "audio_buffer_seconds": round(len(predictor.buffer) / SPEECH_RATE, 2),
+                    "tab_updates": session.updates.count,
                 }
             )
-    session.live_panel.toggle()
     wall = round(time.perf_counter() - start, 1)
-    return {"speech_seconds": seconds, "wall_seconds": wall, "samples": samples[:: max(1, len(samples) // 12)]}
+    voice.end()
+    session.live_panel.toggle()
+    return {"speech_seconds": round(sent, 1), "wall_seconds": wall, "tab_open": session.alive, "samples": samples}
 
 
 def main() -> None:
@@ -138,7 +137,12 @@ def main() -> None:
     mic_audio = resample(audio, SPEECH_RATE, 48000)
     send_paced(f"ws://127.0.0.1:{port}/l2t/mic?tab={session.client.client_id}&rate=48000", mic_audio, 48000, 512)
     voice = session.mic_voice
-    result["mic"] = {"ready_ms": voice.latency_ms("ready"), "sent_ms": voice.latency_ms("shown")}
+    updates = np.asarray(session.updates.seconds) * 1000.0
+    result["mic"] = {
+        "ready_ms": voice.latency_ms("ready"),
+        "sent_ms": voice.latency_ms("shown"),
+        "tab_update_ms": {"p50": float(np.percentile(updates, 50)), "p95": float(np.percentile(updates, 95))},
+    }
     session.live_panel.toggle()
 
     pushed = []
@@ -147,7 +151,7 @@ def main() -> None:
     result["push"] = {"ready_ms": pushed[0].latency_ms("ready"), "sent_ms": pushed[0].latency_ms("shown")}
 
     if args.soak > 0:
-        result["soak"] = soak(app, session, port, args.soak, args.soak_wall)
+        result["soak"] = soak(session, args.soak, args.soak_wall)
     tab.close()
     app.stop()
     print(json.dumps(result, indent=2))

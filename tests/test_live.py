@@ -238,6 +238,11 @@ def test_bad_live_connections_are_closed_with_a_reason(live_server, tmp_path):
     assert "no open tab" in refusal(f"ws://127.0.0.1:{port}/l2t/mic?tab=12345&rate=48000")
     assert "rate" in refusal(push_url(live_server, "?rate=abc"))
     assert "16-bit" in refusal(push_url(live_server), wav_stream(np.zeros(100, np.float32), 16000, width=8))
+    import viewer.live_socket
+
+    with pytest.MonkeyPatch.context() as patch:  # a program far ahead of the page is stopped, with the reason
+        patch.setattr(viewer.live_socket, "MAX_AHEAD_SECONDS", 1.0)
+        assert "ahead of the page" in refusal(push_url(live_server), (np.zeros(3 * SPEECH_RATE) + 0.1).astype("<i2").tobytes())
     quiet = ViewerApp(ViewOptions(port=0))  # without --listen
     quiet.start()
     try:

@@ -34,7 +34,7 @@ from avatar.idle import BLINK_NAMES, add_idle
 from avatar.io.audio import SPEECH_RATE
 
 KEEP_SECONDS = 2.0  # motion kept per voice behind the frame shown
-MAX_AHEAD_SECONDS = 30.0  # a delayed voice's audio not yet played; a pusher further ahead waits (back-pressure)
+MAX_AHEAD_SECONDS = 120.0  # a delayed voice's audio not yet played; a pusher further ahead is refused
 SILENCE_RMS = 0.01  # below this a 40 ms window is silence
 LISTEN_AFTER = 0.6  # seconds of silence before the listening pose fades in
 LISTEN_FADE = 0.4  # seconds the listening pose takes to fade in or out

@@ -108,8 +108,15 @@ class LiveRoutes:
                 if on_audio is not None:
                     on_audio(audio, voice.stream is None)
                 await asyncio.to_thread(voice.push, audio)
-                while voice.ahead_seconds() > MAX_AHEAD_SECONDS:  # a program pushing faster than speech waits
-                    await asyncio.sleep(0.1)
+                # Reading never pauses (a paused reader would hold back keepalive pongs too), so a program
+                # sending far faster than speech is stopped instead: its audio would wait minutes to play.
+                if voice.ahead_seconds() > MAX_AHEAD_SECONDS:
+                    await _refuse(
+                        connection,
+                        POLICY_VIOLATION,
+                        f"more than {MAX_AHEAD_SECONDS:.0f} s ahead of the page: push nearer the pace of speech",
+                    )
+                    return
         except ConnectionClosed:
             pass
         finally:

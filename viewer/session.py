@@ -201,9 +201,8 @@ class ViewerSession:
         """The page's microphone socket opened: the voice it feeds (None when the tab did not ask)."""
         if not self.alive or not self.live_panel.mic_on:
             return None
-        entry = self.entry
-        self.mic_voice = LiveVoice(
-            lambda: self.engine.live_stream(entry.rig_names, entry.rig_label), self.engine.fps, on_frames=self.wake.set
+        self.mic_voice = LiveVoice(  # each utterance's stream speaks the rig the tab shows then
+            lambda: self.engine.live_stream(self.entry.rig_names, self.entry.rig_label), self.engine.fps, on_frames=self.wake.set
         )
         self.wake.set()
         return self.mic_voice
@@ -247,7 +246,10 @@ class ViewerSession:
     def _live_pose(self, voice: LiveVoice):
         """(pose, frame key, key of the live frame or None) of a live voice now, idle layer included."""
         got = voice.frame_now()
-        params = self.live_layer.compose(got[1] if got else None, voice.silent_for(), self.speech_panel.idle.value)
+        spoken = got[1] if got else None
+        if spoken is not None and spoken["expression"].shape[-1] != len(self.entry.rig_names):
+            spoken = None  # pushed speech animates the first avatar's rig; this tab shows another kind
+        params = self.live_layer.compose(spoken, voice.silent_for(), self.speech_panel.idle.value)
         live_key = got[0] if got else None
         # a new frame triggers the update (no clock tick shortly before it holds it back); without frames, the clock does
         tick = live_key if live_key is not None else int(time.monotonic() * self.engine.fps)

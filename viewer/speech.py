@@ -22,6 +22,7 @@ import numpy as np
 from avatar.errors import L2TError
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import DEFAULT_FPS, Motion
+from sync_expert.features import MEL_RATE
 
 UPLOAD_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".webm")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -85,7 +86,11 @@ class SpeechEngine:
             if self._speaker is None:
                 self._speaker = Speaker.load(self.checkpoint, self.audio_encoder, self.device)
             if self._live_speaker is None:
-                self._live_speaker = Speaker.load(self.live_checkpoint, None, self.device)
+                live = Speaker.load(self.live_checkpoint, None, self.device)
+                if live.model.cfg.input_rate != MEL_RATE:
+                    name = self.live_checkpoint
+                    raise L2TError(f"--live-ckpt {name} reads a pretrained encoder's features; live speech needs a log-mel one")
+                self._live_speaker = live
 
     @property
     def live_lookahead_seconds(self) -> float:
