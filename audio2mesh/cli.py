@@ -21,6 +21,19 @@ def _cmd_data_build(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} (corpus.json, manifest.jsonl, splits.json, items/)")
 
 
+def _cmd_data_from_videos(args: argparse.Namespace) -> None:
+    from audio2mesh.data.corpus import format_summary
+    from audio2mesh.data.from_videos import VideoCorpus, video_files
+
+    check_fps(args.fps)
+    videos = video_files(args.videos)
+    corpus = VideoCorpus(args.out, rig_path=args.rig, fps=args.fps, log=lambda m: print(m, file=sys.stderr))
+    summary = corpus.build(videos, split=args.split, checkpoint=args.ckpt, progress=not args.quiet)
+    print(format_summary(summary))
+    print(f"wrote {args.out} (corpus.json, manifest.jsonl, splits.json, items/)")
+    print(f"train on it: l2t-avatar train audio2mesh --data {args.out} --init-from default")
+
+
 MAX_TRANSCRIPT_BYTES = 1 << 20
 
 
@@ -96,6 +109,23 @@ def add_commands(sub, rig_help: str) -> None:
     b.add_argument("--rig", default=None, help=rig_help + " (needs the ARKit-named mouth expressions of l2t-head)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_data_build, command="data build")
+    v = data_sub.add_parser(
+        "from-videos",
+        help="pseudo-3D pairs from talking videos: tracked jaw and expressions with the video's own sound",
+        description="Track the rig to every frame of talking videos (the fit's landmarks and tracking, no Gaussians), "
+        "find each video's audio-video offset (Audio2Mesh's jaw against the tracked jaw, +-15 frames), and write "
+        "(speech, phones, per-frame rig parameters, lip vertices) items of the stretches with a face into a corpus "
+        "folder that train audio2mesh reads (Learn2Talk's 3D learning from 2D talking faces). Running it again "
+        "extends the folder; a video already in it is replaced.",
+    )
+    v.add_argument("videos", nargs="+", metavar="VIDEO_OR_DIR", help="talking videos with sound, or folders of them")
+    v.add_argument("--out", required=True, help="corpus folder to create or extend (not one of data build)")
+    v.add_argument("--split", default="train", choices=["train", "val", "test"], help="split of these videos (default: train)")
+    v.add_argument("--fps", type=float, default=DEFAULT_FPS, help=f"motion frame rate of the items (default: {DEFAULT_FPS:g})")
+    v.add_argument("--ckpt", default=None, help="Audio2Mesh used to find the audio-video offset (default: the shipped one)")
+    v.add_argument("--rig", default=None, help=rig_help)
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.set_defaults(func=_cmd_data_from_videos, command="data from-videos")
 
     p = sub.add_parser(
         "teacher",
@@ -154,10 +184,8 @@ def _cmd_train_audio2mesh(args: argparse.Namespace) -> None:
     trainer = Audio2MeshTrainer(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
     if trainer.dist.is_main:
-        print(
-            f"wrote {args.out}/best.pt (best val LVE {trainer.best:.3f} mm^2), last.pt, log.jsonl; "
-            f"{last.get('epoch', 0)} epochs, {last.get('seconds', 0):.0f} s"
-        )
+        chosen = f"best val LVE {trainer.best:.3f} mm^2" if math.isfinite(trainer.best) else "the last epoch: no validation split"
+        print(f"wrote {args.out}/best.pt ({chosen}), last.pt, log.jsonl; {last.get('epoch', 0)} epochs, {last.get('seconds', 0):.0f} s")
 
 
 def _check_positive(**values) -> None:

@@ -405,7 +405,10 @@ class Audio2MeshTrainer:
         self.model.train(not self.cfg.only_closure_head)
 
     def _validate(self) -> dict:
-        if not self.val_set.clips:
+        if not self.val_set.clips:  # nothing held out (a corpus of one person's videos): the last epoch is the model
+            meta = self.meta({}, "none")
+            meta["selected_by"] = "last epoch (no validation split)"
+            save_model(self.out / "best.pt", "audio2mesh", self.model, meta)
             return {}
         results = evaluate_clips(self.model, self.val_set, self.space, self.device)
         group = "real" if results["real"]["clips"] else "all"

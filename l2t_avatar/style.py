@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audio2mesh.data.from_videos import best_lag
 from avatar.motion import Motion
 from avatar.speaking_style import JAW, SpeakingStyle
 
 MIN_STYLE_SECONDS = 4.0  # less tracked speech than this: no style
 HOLDOUT = 0.2  # the last part of the video, never calibrated on
-MAX_LAG = 15  # frames of audio-video offset searched
 GAIN_RANGE = (0.25, 3.0)
 
 
@@ -40,19 +40,6 @@ def _columns(params: dict[str, torch.Tensor], names: list[str], rig_names: list[
     """[T, P] of the adapted parameters from a Motion's params."""
     cols = [params["jaw"][:, 0] if n == JAW else params["expression"][:, rig_names.index(n)] for n in names]
     return torch.stack(cols, 1).double().numpy()
-
-
-def best_lag(generic: np.ndarray, tracked: np.ndarray, frames: np.ndarray, max_lag: int = MAX_LAG) -> int:
-    """The audio-video offset (frames; positive: the video lags the audio) at which the generic jaw
-    opening [T_audio] correlates best with the tracked one [N] at video ``frames`` [N]."""
-    scores = {}
-    for lag in range(-max_lag, max_lag + 1):
-        idx = frames - lag
-        ok = (idx >= 0) & (idx < len(generic))
-        if ok.sum() < 10 or generic[idx[ok]].std() < 1e-9 or tracked[ok].std() < 1e-9:
-            continue
-        scores[lag] = float(np.corrcoef(generic[idx[ok]], tracked[ok])[0, 1])
-    return max(scores, key=lambda k: (scores[k], -abs(k))) if scores else 0
 
 
 def calibrate(generic: np.ndarray, tracked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

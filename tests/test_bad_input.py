@@ -110,6 +110,8 @@ CASES = {
     "speak fps nan": (lambda t: ["speak", "--audio", _speech_wav(t), "--fps", "nan", "-o", str(t / "o.mp4")] + FAST, "--fps must be"),
     "teacher fps nan": (lambda t: ["teacher", "--audio", _speech_wav(t), "--fps", "nan", "-o", str(t / "m.npz")], "--fps must be"),
     "data build fps inf": (lambda t: ["data", "build", "--out", str(t / "c"), "--fps", "inf", "--quiet"], "--fps must be"),
+    "data from-videos fps 0": (lambda t: ["data", "from-videos", str(t / "v.mp4"), "--out", str(t / "c"), "--fps", "0"], "--fps must be"),
+    "data from-videos missing video": (lambda t: ["data", "from-videos", str(t / "v.mp4"), "--out", str(t / "c")], "no such file"),
     "render seconds negative": (lambda t: RENDER + ["--seconds", "-1", "-o", str(t / "o.mp4")], "--seconds must be in (0, 600]"),
     "render seconds nan": (lambda t: RENDER + ["--seconds", "nan", "-o", str(t / "o.mp4")], "--seconds must be a finite number"),
     "render seconds 1e9": (lambda t: RENDER + ["--seconds", "1e9", "-o", str(t / "o.mp4")], "--seconds must be in (0, 600]"),

@@ -214,12 +214,7 @@ class CorpusBuilder:
 
     # ------------------------------------------------------------ outputs
     def _write_rig_lips(self) -> None:
-        template = self.rig.v_template[self.lips].numpy()
-        corners = [self.rig.data.named_landmarks[n] for n in ("mouth_corner_left", "mouth_corner_right")]
-        width = float(np.linalg.norm(self.rig.v_template[corners[0]].numpy() - self.rig.v_template[corners[1]].numpy()))
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, indices=self.lips.numpy(), template=template, mouth_width=np.float32(width))
-        atomic_write_bytes(self.out / "rig_lips.npz", buffer.getvalue())
+        write_rig_lips(self.out, self.rig)
 
     def _write_info(self, hours: float, summary: dict | None) -> None:
         info = {
@@ -237,31 +232,52 @@ class CorpusBuilder:
         atomic_write_bytes(self.out / "corpus.json", json.dumps(info, indent=1).encode())
 
     def _write_listing(self, records: list[dict]) -> None:
-        atomic_write_bytes(self.out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
-        splits = {name: [r["id"] for r in records if r["split"] == name] for name in ("train", "val", "test")}
-        atomic_write_bytes(self.out / "splits.json", json.dumps(splits, indent=1).encode())
+        write_listing(self.out, records)
 
     @staticmethod
     def _summarise(records: list[dict], reused: int) -> dict:
-        def minutes(rows):
-            return round(sum(r["seconds"] for r in rows) / 60.0, 2)
+        return summarise(records, reused)
 
-        phones = set().union(*(r["phones"] for r in records)) if records else set()
-        speech_phones = [p for p in PHONES if p != "SIL"]
-        return {
-            "items": len(records),
-            "reused_items": reused,
-            "minutes": minutes(records),
-            "minutes_by_source": {s: minutes([r for r in records if r["source"] == s]) for s in sorted({r["source"] for r in records})},
-            "minutes_by_split": {s: minutes([r for r in records if r["split"] == s]) for s in ("train", "val", "test")},
-            "real_minutes_by_split": {
-                s: minutes([r for r in records if r["split"] == s and not r["synthetic"]]) for s in ("train", "val", "test")
-            },
-            "voices": len({r["voice"] for r in records}),
-            "voices_by_split": {s: len({r["voice"] for r in records if r["split"] == s}) for s in ("train", "val", "test")},
-            "phones_covered": f"{len(phones & set(speech_phones))}/{len(speech_phones)}",
-            "phones_missing": sorted(set(speech_phones) - phones),
-        }
+
+def write_rig_lips(out: Path, rig) -> None:
+    """``rig_lips.npz``: the rig's lip region (indices, rest positions) and its mouth width."""
+    lips = rig.region("lips")
+    corners = [rig.data.named_landmarks[n] for n in ("mouth_corner_left", "mouth_corner_right")]
+    width = float(np.linalg.norm(rig.v_template[corners[0]].numpy() - rig.v_template[corners[1]].numpy()))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, indices=lips.numpy(), template=rig.v_template[lips].numpy(), mouth_width=np.float32(width))
+    atomic_write_bytes(out / "rig_lips.npz", buffer.getvalue())
+
+
+def write_listing(out: Path, records: list[dict]) -> None:
+    """``manifest.jsonl`` (one meta per item) and ``splits.json`` (item ids per split)."""
+    atomic_write_bytes(out / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
+    splits = {name: [r["id"] for r in records if r["split"] == name] for name in ("train", "val", "test")}
+    atomic_write_bytes(out / "splits.json", json.dumps(splits, indent=1).encode())
+
+
+def summarise(records: list[dict], reused: int = 0) -> dict:
+    """Minutes by source, split and real/synthetic, voices and phone coverage of a corpus' items."""
+
+    def minutes(rows):
+        return round(sum(r["seconds"] for r in rows) / 60.0, 2)
+
+    phones = set().union(*(r["phones"] for r in records)) if records else set()
+    speech_phones = [p for p in PHONES if p != "SIL"]
+    return {
+        "items": len(records),
+        "reused_items": reused,
+        "minutes": minutes(records),
+        "minutes_by_source": {s: minutes([r for r in records if r["source"] == s]) for s in sorted({r["source"] for r in records})},
+        "minutes_by_split": {s: minutes([r for r in records if r["split"] == s]) for s in ("train", "val", "test")},
+        "real_minutes_by_split": {
+            s: minutes([r for r in records if r["split"] == s and not r["synthetic"]]) for s in ("train", "val", "test")
+        },
+        "voices": len({r["voice"] for r in records}),
+        "voices_by_split": {s: len({r["voice"] for r in records if r["split"] == s}) for s in ("train", "val", "test")},
+        "phones_covered": f"{len(phones & set(speech_phones))}/{len(speech_phones)}",
+        "phones_missing": sorted(set(speech_phones) - phones),
+    }
 
 
 def format_summary(summary: dict) -> str:
