@@ -220,7 +220,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         from l2t_avatar.style import fit_style
 
         try:
-            style = fit_style(args.video, result.folder, rig, log=lambda line: print(line, file=sys.stderr))
+            style = fit_style(args.video, result.folder, rig, log=lambda line: print(line, file=sys.stderr), device=device)
         except L2TError as exc:  # the avatar is written and good; only the style is missing
             print(f"note: no speaking style: {exc}", file=sys.stderr)
             style = None
@@ -231,6 +231,12 @@ def _cmd_fit(args: argparse.Namespace) -> None:
                 f"{held.get('jaw_range_ratio', float('nan')):.2f}x the tracked (generic "
                 f"{style.metrics.get('generic', {}).get('jaw_range_ratio', float('nan')):.2f}x)"
             )
+            resyn = style.metrics.get("resynthesis", {})
+            if resyn:
+                print(
+                    f"held-out mouth PSNR speaking its own sound: {resyn['adapted']['mouth_psnr']:.2f} dB styled, "
+                    f"{resyn['generic']['mouth_psnr']:.2f} dB generic ({resyn['tracked']['mouth_psnr']:.2f} dB with the tracked motion)"
+                )
 
 
 def _cmd_landmarks(args: argparse.Namespace) -> None:

@@ -60,15 +60,22 @@ def learn_style(generic: Motion, tracked: dict[str, torch.Tensor], video_frames:
     gen = _columns(generic.params, names, rig_names)
     trk = _columns(tracked, names, rig_names)
     lag = best_lag(gen[:, 0], trk[:, 0], video_frames)
-    idx = video_frames - lag
-    ok = (idx >= 0) & (idx < len(gen))
-    cut = int(round((1 - HOLDOUT) * len(video_frames)))
-    fit_rows, held_rows = np.flatnonzero(ok[:cut]), cut + np.flatnonzero(ok[cut:])
-    gain, offset = calibrate(gen[idx[fit_rows]], trk[fit_rows])
+    (fit_audio, fit_rows), (held_audio, held_rows) = paired_rows(len(gen), video_frames, lag)
+    gain, offset = calibrate(gen[fit_audio], trk[fit_rows])
     style = SpeakingStyle(names, gain.tolist(), offset.tolist(), int(lag))
-    style.metrics = heldout_metrics(generic, style, tracked, idx[held_rows], held_rows, rig)
+    style.metrics = heldout_metrics(generic, style, tracked, held_audio, held_rows, rig)
     style.metrics.update(calibrated_on_frames=int(len(fit_rows)), heldout_frames=int(len(held_rows)))
     return style
+
+
+def paired_rows(audio_frames: int, video_frames: np.ndarray, lag: int):
+    """((audio frames, tracked rows) calibrated on, (audio frames, tracked rows) held out): tracked
+    row i shows audio frame video_frames[i] - lag; the last HOLDOUT of the rows are held out."""
+    idx = video_frames - lag
+    ok = (idx >= 0) & (idx < audio_frames)
+    cut = int(round((1 - HOLDOUT) * len(video_frames)))
+    fit_rows, held_rows = np.flatnonzero(ok[:cut]), cut + np.flatnonzero(ok[cut:])
+    return (idx[fit_rows], fit_rows), (idx[held_rows], held_rows)
 
 
 def heldout_metrics(generic: Motion, style: SpeakingStyle, tracked: dict, audio_rows: np.ndarray, rows: np.ndarray, rig) -> dict:
@@ -101,11 +108,26 @@ def heldout_metrics(generic: Motion, style: SpeakingStyle, tracked: dict, audio_
     return out
 
 
+def resynthesis(folder: Path, tracked, generic: Motion, style: SpeakingStyle, rig, device="cpu") -> dict:
+    """The fitted avatar speaking the held-out end of its video's sound, generic and styled, against
+    the real frames: mouth-box PSNR/SSIM (``l2t_avatar.resynthesis``); the tracked motion is the ceiling."""
+    from avatar.io.avatar_folder import load_avatar
+    from l2t_avatar.resynthesis import mouth_metrics
+
+    _, (audio_rows, rows) = paired_rows(generic.num_frames, tracked.video_frames, style.lag_frames)
+    adapted = style.apply(generic, rig.data.expression_names)
+    motions = {
+        name: {k: motion.params[k][torch.from_numpy(audio_rows)] for k in ("jaw", "expression")}
+        for name, motion in (("generic", generic), ("adapted", adapted))
+    }
+    return mouth_metrics(load_avatar(folder, device=device), tracked, rows, motions)
+
+
 def _spread(x: np.ndarray) -> float:
     return float(np.percentile(x, 95) - np.percentile(x, 5))
 
 
-def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint: str | None = None) -> SpeakingStyle | None:
+def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint: str | None = None, device="cpu") -> SpeakingStyle | None:
     """Learn the speaking style of a freshly fitted avatar from its video's sound and write
     ``style.json`` and ``speech.wav`` (the pseudo-3D pair: the sound beside ``tracked/``) into
     ``folder``, and the held-out figures into its metrics.json. None, with one line said, when the
@@ -133,6 +155,7 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
     if style.metrics.get("heldout_frames", 0) < 5:
         log("note: the sound does not reach the end of the video (held out for checking the style); fitted without a speaking style")
         return None
+    style.metrics["resynthesis"] = resynthesis(folder, tracked, generic, style, rig, device)
     style.save(folder)
     write_wav(folder / "speech.wav", audio)
     metrics_path = folder / "metrics.json"

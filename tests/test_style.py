@@ -139,6 +139,11 @@ def test_fit_learns_the_style_of_a_talking_clip_with_sound(talking_fit):
     assert abs(style.lag_frames) <= 1
     assert m["adapted"]["lip_lve_mm2"] < 0.5 * m["generic"]["lip_lve_mm2"]
     assert abs(m["adapted"]["aperture_range_ratio"] - 1) < abs(m["generic"]["aperture_range_ratio"] - 1)
+    # resynthesis: the avatar speaking the held-out sound looks more like the real mouth when styled
+    r = m["resynthesis"]
+    assert r["frames"] >= 10 and r["box_pixels"] >= 8
+    assert r["adapted"]["mouth_psnr"] > r["generic"]["mouth_psnr"] and r["adapted"]["mouth_ssim"] > r["generic"]["mouth_ssim"]
+    assert r["tracked"]["mouth_psnr"] > r["generic"]["mouth_psnr"]  # the tracked motion is the ceiling of what speech can give
 
 
 def test_too_little_or_no_sound_gives_no_style(talking_fit, tmp_path):
