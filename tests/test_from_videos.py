@@ -102,9 +102,13 @@ def test_videos_without_sound_and_foreign_folders(corpus, talking_clip, tmp_path
 
     subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(talking_clip[0]), "-an", "-c", "copy", str(silent)], check=True)
     notes = []
+    faceless = tmp_path / "faceless.mp4"  # sound, but grey frames
+    grey = ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=10", "-i", HELLO, "-shortest", "-pix_fmt", "yuv420p"]
+    subprocess.run([ffmpeg_exe(), "-v", "error", *grey, str(faceless)], check=True)
     with pytest.raises(L2TError, match="no video gave an item"):
-        VideoCorpus(tmp_path / "empty", fps=25.0, log=notes.append).build([silent], progress=False)
-    assert notes == ["note: silent.mp4 has no sound; left out"]
+        VideoCorpus(tmp_path / "empty", fps=25.0, log=notes.append).build([silent, faceless], progress=False)
+    assert notes[0] == "note: silent.mp4 has no sound; left out"
+    assert notes[1].startswith("note: faceless.mp4: no face found") and notes[1].endswith("; left out")
     built = tmp_path / "built"
     built.mkdir()
     (built / "corpus.json").write_text(json.dumps({"sources": ["espeak"], "fps": 25.0}))

@@ -74,6 +74,7 @@ class LiveVoice:
         self.shown_index = (-1, -1)  # (utterance, frame) last shown
         self.utterance_frames = 0
         self.last_utterance = (0, 0.0)  # (frames, seconds) of the utterance that ended last
+        self.stopped = False  # its source was switched off (the tab's "Stop mic"): the socket is closed
 
     # ------------------------------------------------------------ audio in
     def push(self, audio: np.ndarray) -> int:

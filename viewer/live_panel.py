@@ -4,7 +4,9 @@ Like ``viewer.browser_audio``, the page-side code runs from inline handlers of H
 (viser runs no <script>). Audio goes over the viewer's own port, on websockets beside viser's:
 - "Live mic": ``getUserMedia`` -> an AudioContext -> 16-bit PCM chunks of about 10 ms to
   ``/l2t/mic?tab=ID&rate=R``; errors (no microphone, permission refused, a page that is not
-  https or localhost) come back through a hidden text field and show as a notification;
+  https or localhost) come back through a hidden text field and show as a notification.
+  "Stop mic" releases the microphone twice over: a block in the page stops it, and the server
+  closes its socket, whose close handler stops it too;
 - the player: every tab opens ``/l2t/play?tab=ID`` and plays pushed speech as it arrives, each
   utterance ``PLAY_DELAY`` seconds after its first chunk, which is when the server shows its face.
 """
@@ -48,7 +50,9 @@ def mic_start_html(tab: int, status_label: str, nonce: int) -> str:
         f"var ws=new WebSocket({_SOCKET}+'mic?tab={tab}&rate='+ctx.sampleRate);ws.binaryType='arraybuffer';"
         "m.st=st;m.ctx=ctx;m.p=p;m.ws=ws;m.sent=0;"
         "ws.onopen=function(){report('on '+ctx.sampleRate);};"
-        "ws.onclose=function(e){if(window._l2tMic===m){report('error the server closed the microphone stream '+(e.reason||e.code));}};"
+        "ws.onclose=function(e){if(window._l2tMic!==m)return;window._l2tMic=null;try{p.disconnect();"
+        "st.getTracks().forEach(function(t){t.stop();});ctx.close();}catch(x){}"
+        "if(e.code!==1000)report('error the server closed the microphone stream '+(e.reason||e.code));};"
         "p.onaudioprocess=function(e){if(ws.readyState!==1)return;var x=e.inputBuffer.getChannelData(0);"
         "var b=new Int16Array(x.length);for(var i=0;i<x.length;i++){var v=x[i];b[i]=v<-1?-32768:v>1?32767:v*32767;}"
         "ws.send(b.buffer);m.sent+=x.length;};"

@@ -105,6 +105,9 @@ class LiveRoutes:
                 except L2TError as exc:
                     await _refuse(connection, UNSUPPORTED, str(exc))
                     return
+                if voice.stopped:  # the tab stopped its microphone: close, and the page releases it
+                    await connection.close(1000, "microphone stopped")
+                    return
                 if on_audio is not None:
                     on_audio(audio, voice.stream is None)
                 await asyncio.to_thread(voice.push, audio)

@@ -211,6 +211,8 @@ class ViewerSession:
         if error:
             self.notify("Microphone", error, error=True)
         if not on:
+            if self.mic_voice is not None:
+                self.mic_voice.stopped = True  # its socket closes at the next chunk
             self.mic_voice = None
         self._redraw()
 
@@ -327,6 +329,8 @@ class ViewerSession:
 
     def close(self) -> None:
         self.alive = False
+        if self.mic_voice is not None:
+            self.mic_voice.stopped = True
         self.mic_voice = None
         if self.settings.live_hub is not None:
             self.settings.live_hub.remove_player(self.client.client_id)

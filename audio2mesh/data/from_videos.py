@@ -203,7 +203,11 @@ class VideoCorpus:
             for old in [r for r in self.records if r.get("video") == video.name]:
                 (self.out / "items" / f"{old['id']}.npz").unlink(missing_ok=True)
             self.records = [r for r in self.records if r.get("video") != video.name]
-            added = self.add(video, split, speaker, progress)
+            try:
+                added = self.add(video, split, speaker, progress)
+            except L2TError as exc:  # one unusable video (no face, unreadable) does not stop the others
+                self.log(f"note: {video.name}: {exc}; left out")
+                added = []
             self.records += added
             if added:
                 seconds = sum(m["seconds"] for m in added)
