@@ -107,14 +107,38 @@ class GaussianAvatarModel(nn.Module):
         )
 
     # ------------------------------------------------------------ posing
-    def to_world(self, verts: torch.Tensor, faces: torch.Tensor) -> WorldGaussians:
-        """Pose the Gaussians on a batch of meshes: verts [B, V, 3] (the rig's topology)."""
+    def to_world(self, verts: torch.Tensor, faces: torch.Tensor, smoothing: torch.Tensor | None = None) -> WorldGaussians:
+        """Pose the Gaussians on a batch of meshes: verts [B, V, 3] (the rig's topology).
+
+        smoothing: optional [F] per-triangle anti-aliasing filter (see `smoothed`)."""
         rot, k, centre = triangle_frames(verts, faces)
         rot, k, centre = rot[:, self.binding], k[:, self.binding], centre[:, self.binding]
         means = k[..., None] * (rot @ self.xyz[None, :, :, None])[..., 0] + centre
-        scales = k[..., None] * torch.exp(self.log_scales)[None]
+        log_scales, opacities = self.smoothed(smoothing)
+        scales = k[..., None] * torch.exp(log_scales)[None]
         quats = quaternion_multiply(matrix_to_quaternion(rot), torch.nn.functional.normalize(self.rotations, dim=-1)[None])
-        return WorldGaussians(means, quats, scales, torch.sigmoid(self.opacity_logits), self.sh, self.sh_degree)
+        return WorldGaussians(means, quats, scales, opacities, self.sh, self.sh_degree)
+
+    def smoothed(self, smoothing: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-scales [N, 3], opacities [N]) after a low-pass filter in the spirit of Mip-Splatting's 3D one:
+        each Gaussian's two larger axes are convolved with a Gaussian of std `smoothing[its triangle]`
+        (triangle-local units) and its opacity scaled to keep its weight, so no Gaussian is finer than the
+        frames could show. The thinnest axis is left alone: these are surface discs, and thickening them
+        would make a disc seen face-on translucent."""
+        opacities = torch.sigmoid(self.opacity_logits)
+        if smoothing is None:
+            return self.log_scales, opacities
+        var = torch.exp(2 * self.log_scales)
+        in_plane = torch.ones_like(var).scatter_(1, var.argmin(1, keepdim=True), 0.0)
+        filtered = var + in_plane * smoothing[self.binding, None].square()
+        return 0.5 * torch.log(filtered), opacities * torch.sqrt(var.prod(-1) / filtered.prod(-1))
+
+    @torch.no_grad()
+    def bake_smoothing(self, smoothing: torch.Tensor) -> None:
+        """Make the filter of `smoothed` part of the Gaussians (renders then need no filter)."""
+        log_scales, opacities = self.smoothed(smoothing)
+        self.log_scales.copy_(log_scales)
+        self.opacity_logits.copy_(torch.logit(opacities.clamp(1e-6, 1 - 1e-6)))
 
     # -------------------------------------------------------- densify / prune
     def clone_gaussians(self, mask: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> None:

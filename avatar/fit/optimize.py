@@ -1,9 +1,11 @@
 """The Gaussian stage of fitting: triangle-bound Gaussians optimised against the tracked frames.
 
 Loss: 0.8 L1 (mouth weighted up) + 0.2 (1 - SSIM) on the avatar composited over the learned
-background, plus alpha constraints (the face covered, nothing outside the grown head; or the
-foreground masks of a VHAP folder), position and scale regularisers, and a small prior on
-per-frame corrections of the tracked expression and pose, which are fine-tuned jointly.
+background, plus alpha constraints (the face and the mesh's silhouette covered, nothing outside
+the grown head; or the foreground masks of a VHAP folder), position and scale regularisers, a
+pull of the mouth interior towards the default avatar's (mouth_prior.py), and a small prior on
+per-frame corrections of the tracked expression and pose, which are fine-tuned jointly. Every
+Gaussian is low-pass filtered to the frames' pixel size (footprint.py), baked in at the end.
 Densify (split large, clone small, by accumulated position gradient; children keep their
 parent's triangle) and prune (low opacity, never a triangle's last Gaussian) on a schedule.
 Checkpoints every N iterations; resume continues from one bit for bit in the schedule.
@@ -24,8 +26,10 @@ from tqdm import tqdm
 from avatar.errors import L2TError
 from avatar.fit.background import Background, median_background
 from avatar.fit.densify import GradientDensify
+from avatar.fit.footprint import triangle_footprints
 from avatar.fit.image_metrics import psnr, ssim, ssim_map
-from avatar.fit.regions import FACE, HEAD, MOUTH, region_labels
+from avatar.fit.mouth_prior import mouth_prior
+from avatar.fit.regions import FACE, HEAD, MOUTH, SOLID, region_labels
 from avatar.gaussians import GaussianAvatarModel, triangle_frames
 from avatar.io.atomic import atomic_path
 from avatar.io.torch_file import load_torch_file
@@ -48,7 +52,10 @@ class OptimizeConfig:
     mouth_weight: float = 3.0  # L1 weight of mouth pixels relative to the rest
     ssim_weight: float = 0.2
     outside_weight: float = 1.0  # alpha outside the grown head
-    face_weight: float = 0.3  # transparency over the face
+    face_weight: float = 0.3  # transparency over the face (and the mesh's silhouette, with cover_silhouette)
+    cover_silhouette: bool = True  # the avatar must cover the tracked mesh's whole silhouette, not only the face
+    mouth_prior_weight: float = 0.05  # pull of the mouth interior's colour and opacity towards the default avatar's
+    antialias: bool = True  # filter every Gaussian to the frames' pixel size (no sparkle when rendered larger)
     densify: GradientDensify = field(default_factory=GradientDensify)  # when and how Gaussians are added and pruned
     seed: int = 0
 
@@ -56,10 +63,18 @@ class OptimizeConfig:
 class FitState(torch.nn.Module):
     """What the Gaussian stage learns: the Gaussians, the background, per-frame corrections."""
 
-    def __init__(self, model: GaussianAvatarModel, background: Background | None, num_frames: int, widths: dict[str, int]):
+    def __init__(
+        self,
+        model: GaussianAvatarModel,
+        background: Background | None,
+        num_frames: int,
+        widths: dict[str, int],
+        smoothing: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.model = model
         self.background = background
+        self.register_buffer("smoothing", smoothing)  # [F] the anti-aliasing filter (triangle-local std), or None
         self.deltas = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(torch.zeros(num_frames, w)) for k, w in widths.items() if k in DELTA_LR}
         )
@@ -111,7 +126,7 @@ class FrameRenderer:
 
     def render(self, state: FitState, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(avatar over black [B,S,S,3], alpha [B,S,S,1], avatar over the background [B,S,S,3])."""
-        w = state.model.to_world(self.vertices(frames, state), self.rig.faces)
+        w = state.model.to_world(self.vertices(frames, state), self.rig.faces, state.smoothing)
         s = self.data.size
         out = render_gaussians(
             w.means, w.quats, w.scales, w.opacities, w.sh, self.w2c[frames][:, None], self.Ks[frames][:, None], s, s, w.sh_degree
@@ -181,6 +196,15 @@ class GaussianFitter:
         self.label_store = frame_store(self.labels, device)
         colors = initial_colors(self.renderer, self.train[torch.linspace(0, len(self.train) - 1, min(16, len(self.train))).round().long()])
         model = GaussianAvatarModel.on_triangles(len(rig.faces), 1, cfg.sh_degree, colors.cpu()).to(device)
+        self.mouth = mouth_prior(rig) if cfg.mouth_prior_weight > 0 else None
+        if self.mouth is not None:
+            self.mouth = self.mouth.to(device)
+            model = self.mouth.seed(model)
+        smoothing = None
+        if cfg.antialias:
+            smoothing = triangle_footprints(self.renderer.vertices, rig.faces, self.renderer.w2c, self.renderer.Ks, self.train)
+            if self.mouth is not None:  # the prior's Gaussians come from finer renders than these frames
+                smoothing[self.mouth.interior] = 0.0
         background = None
         if data.masks is None:
             if data.background is not None and data.crop_boxes is not None:
@@ -190,7 +214,7 @@ class GaussianFitter:
                 s = data.size
                 background = Background(median_background(data.images, person), np.tile([s / 2, s / 2, s], (data.num_frames, 1)))
         widths = {k: v.shape[1] for k, v in data.params.items()}
-        self.state = FitState(model, background, data.num_frames, widths).to(device)
+        self.state = FitState(model, background, data.num_frames, widths, smoothing).to(device)
         self.optimizer = self.state.build_optimizer()
         self.iteration = 0
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -223,8 +247,11 @@ class GaussianFitter:
             loss = loss + cfg.outside_weight * (a - self.renderer.mask(frames)).abs().mean()
         else:
             loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
-            loss = loss + cfg.face_weight * ((1 - a) * ((labels & FACE) > 0).float()).mean()
+            cover = FACE | SOLID if cfg.cover_silhouette else FACE
+            loss = loss + cfg.face_weight * ((1 - a) * ((labels & cover) > 0).float()).mean()
         m = self.state.model
+        if self.mouth is not None:
+            loss = loss + cfg.mouth_prior_weight * self.mouth.penalty(m)
         loss = loss + 0.01 * torch.relu(m.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(m.log_scales.exp().amax(-1) - 0.6).mean()
         loss = loss + 1e-2 * sum(d[frames].square().mean() for d in self.state.deltas.values())
         self.optimizer.zero_grad(set_to_none=True)
@@ -295,18 +322,35 @@ class GaussianFitter:
             raise L2TError(f"{path} is not a checkpoint of this fit ({type(exc).__name__}); run without --resume") from None
 
     # ---------------------------------------------------------------- results
+    def avatar_model(self) -> GaussianAvatarModel:
+        """The fitted Gaussians as an avatar keeps them: a copy with the anti-aliasing filter baked in."""
+        m = self.state.model
+        model = GaussianAvatarModel(*(getattr(m, k).detach().clone() for k in MODEL_ARRAYS))
+        if self.state.smoothing is not None:
+            model.bake_smoothing(self.state.smoothing)
+        return model
+
     @torch.no_grad()
     def evaluate(self, frames: np.ndarray, batch: int = 8) -> dict:
-        """Mean PSNR and SSIM of the avatar over its background against the frames."""
+        """Mean PSNR and SSIM of the avatar over its background against the frames, and how solid the
+        avatar is inside the tracked mesh's silhouette: its mean alpha there and the share of those
+        pixels it leaves more than 10% see-through."""
         if len(frames) == 0:
             return {"frames": 0}
-        p, s = [], []
+        p, s, alpha_sum, thin, area = [], [], 0.0, 0.0, 0.0
         for f in torch.from_numpy(np.asarray(frames)).long().to(self.device).split(batch):
-            _, _, pred = self.renderer.render(self.state, f)
+            _, alpha, pred = self.renderer.render(self.state, f)
             target = self.renderer.targets(f)
             p.append(psnr(pred.clamp(0, 1), target))
             s.append(ssim(pred.clamp(0, 1), target))
-        return {"frames": len(frames), "psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
+            inside = (pick_frames(self.label_store, f, self.device) & SOLID) > 0
+            alpha_sum += float(alpha[..., 0][inside].sum())
+            thin += float((alpha[..., 0][inside] < 0.9).sum())
+            area += float(inside.sum())
+        out = {"frames": len(frames), "psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
+        if area:
+            out["silhouette"] = {"mean_alpha": alpha_sum / area, "see_through": thin / area}
+        return out
 
     @torch.no_grad()
     def preview_frames(self, frames: np.ndarray | None = None, batch: int = 8) -> Iterator[np.ndarray]:

@@ -44,6 +44,7 @@ class FitOptions:
     iterations: int | None = None  # Gaussian iterations (default: 1500 on CUDA, 300 on CPU)
     batch: int | None = None  # frames per iteration (default: 8 on CUDA, 1 on CPU)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # the tracking recipe (its checkpoint_seconds is ignored)
+    gaussians: OptimizeConfig = field(default_factory=OptimizeConfig)  # the Gaussian recipe (the fields below override its run length)
     resume: bool = False
     preview: bool = True  # write preview.mp4 (needs ffmpeg, which imageio-ffmpeg ships)
     progress: bool = True
@@ -212,7 +213,8 @@ def fit_avatar(
         raise L2TError(f"{data.num_frames} tracked frames; fitting needs at least {MIN_FRAMES}")
 
     train, heldout = heldout_split(data.num_frames)
-    cfg = OptimizeConfig(
+    cfg = dataclasses.replace(
+        opts.gaussians,
         iterations=opts.iterations or default_iterations(device),
         batch=opts.batch or (8 if device.type == "cuda" else 1),
         seed=opts.seed,
@@ -242,7 +244,7 @@ def fit_avatar(
     }
     avatar = Avatar(
         rig,
-        fitter.state.model,
+        fitter.avatar_model(),
         data.shape[: rig.num_shapes].clone(),
         data.vertex_offsets.clone() if data.vertex_offsets is not None else None,
         {"rig": data.rig or rig_reference(opts.rig_path), "fit": {k: metrics[k] for k in ("heldout", "train", "frames")}},

@@ -1,7 +1,8 @@
-"""Image regions from the tracked mesh: the face, the whole head, the mouth, per frame.
+"""Image regions from the tracked mesh: the face, the whole head, the mouth, the mesh itself, per frame.
 
-They steer the Gaussian stage: the face must be covered by the avatar, nothing outside the
-(slightly grown) head may be, and the mouth gets extra weight in the photometric loss.
+They steer the Gaussian stage: the face and the rest of the mesh's silhouette must be covered
+by the avatar, nothing outside the (slightly grown) head may be, and the mouth gets extra
+weight in the photometric loss.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from scipy.ndimage import binary_erosion
 from scipy.spatial import ConvexHull, QhullError
 
-from avatar.render.cameras import project_points
+from avatar.render.cameras import Camera, project_points
+from avatar.render.mesh_raster import rasterize
 from avatar.rig import mediapipe_topology as mp
 from avatar.rig.model import Rig
 
-FACE, HEAD, MOUTH = 1, 2, 4  # bits of the label maps
+FACE, HEAD, MOUTH, SOLID = 1, 2, 4, 8  # bits of the label maps
 HEAD_GROWTH = 1.12  # hair and ears reach a little past the mesh
 MOUTH_GROWTH = 1.35
+SOLID_RESOLUTION = 128  # the mesh's silhouette is rasterized at most this wide, then scaled up
 
 
 def _hull_polygon(points: np.ndarray, grow: float = 1.0) -> list[tuple[float, float]]:
@@ -49,8 +53,9 @@ def face_outline(rig: Rig, vertices: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def region_labels(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, Ks: torch.Tensor, width: int, height: int) -> np.ndarray:
-    """uint8 label maps [B, H, W] with the FACE, HEAD and MOUTH bits, from posed vertices [B, V, 3]."""
+    """uint8 label maps [B, H, W] with the FACE, HEAD, MOUTH and SOLID bits, from posed vertices [B, V, 3]."""
     head = project_points(vertices, world_to_cam, Ks).cpu().numpy()
+    solid = silhouettes(rig, vertices, world_to_cam, Ks, width, height)
     face = project_points(face_outline(rig, vertices), world_to_cam, Ks).cpu().numpy()
     lips = rig.data.regions.get("lips")
     labels = np.zeros((len(vertices), height, width), np.uint8)
@@ -59,7 +64,23 @@ def region_labels(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, 
         labels[i] |= _fill((width, height), _hull_polygon(head[i], HEAD_GROWTH), HEAD)
         if lips is not None and len(lips):
             labels[i] |= _fill((width, height), _hull_polygon(head[i][lips], MOUTH_GROWTH), MOUTH)
+    labels |= solid * np.uint8(SOLID)
     return labels
+
+
+def silhouettes(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, Ks: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """Where the posed mesh covers each frame, shrunk by one pixel of a grid at most SOLID_RESOLUTION
+    wide (tracking is never exact at the outline): uint8 [B, H, W] in {0, 1}."""
+    scale = min(1.0, SOLID_RESOLUTION / max(width, height))
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    resize = torch.diag(torch.tensor([w / width, h / height, 1.0], device=Ks.device))
+    out = np.zeros((len(vertices), height, width), np.uint8)
+    for i in range(len(vertices)):
+        camera = Camera(world_to_cam[i], resize @ Ks[i], w, h)
+        covered = (rasterize(camera.transform(vertices[i]), rig.faces.to(vertices.device), camera).face_index >= 0).cpu().numpy()
+        covered = binary_erosion(covered, iterations=1)
+        out[i] = np.asarray(Image.fromarray(covered.astype(np.uint8)).resize((width, height), Image.NEAREST))
+    return out
 
 
 def person_mask(head_points: np.ndarray, width: int, height: int) -> np.ndarray:
