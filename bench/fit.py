@@ -116,7 +116,7 @@ def talking_stills(avatar_dir: Path, device, size: int = 512) -> tuple[np.ndarra
     w2c, K = cam.world_to_cam.to(device), cam.K.to(device)
     images, sharpness = [], {}
     for degrees in (0, 8, 15):
-        verts = avatar.posed_vertices({"jaw": torch.tensor([[np.radians(degrees), 0.0, 0.0]], device=device)})
+        verts = avatar.posed_vertices({"jaw": torch.tensor([[float(np.radians(degrees)), 0.0, 0.0]], device=device)})
         w = avatar.world(verts)
         out = render_gaussians(w.means, w.quats, w.scales, w.opacities, w.sh, w2c[None, None], K[None, None], size, size, w.sh_degree)
         image = (out.rgb[0, 0] + 1 - out.alpha[0, 0]).clamp(0, 1)

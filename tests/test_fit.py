@@ -60,6 +60,22 @@ def test_tracking_follows_the_true_jaw_and_head(fitted, clip):
     assert np.corrcoef(jaw, truth["motion"]["jaw"][:, 0])[0, 1] > 0.9
     yaw = tracked.params["rotation"][:, 1].numpy()
     assert np.corrcoef(yaw, truth["motion"]["rotation"][:, 1])[0, 1] > 0.9
+    # the identity's offsets leave the lips as the rig has them at rest (the jaw opens the mouth)
+    from avatar.fit.tracking import lip_gap
+
+    assert float(lip_gap(avatar.rig, tracked.vertex_offsets).norm(dim=-1).max()) < 0.3e-3
+
+
+def test_lip_gap_measures_offsets_that_part_the_lips(head):
+    from avatar.fit.tracking import lip_gap
+    from avatar.rig import mediapipe_topology as mp
+
+    offsets = torch.zeros(head.num_vertices, 3)
+    assert float(lip_gap(head, offsets).abs().max()) == 0
+    upper = torch.zeros(head.num_vertices, dtype=torch.bool)
+    upper[head.faces[head.landmark_faces[list(mp.LIPS_INNER_UPPER[1:-1])]].flatten()] = True
+    offsets[upper, 1] = 0.002  # the upper inner lip 2 mm up
+    assert torch.allclose(lip_gap(head, offsets)[:, 1], torch.full((9,), 0.002), atol=1e-6)
 
 
 def test_resume_continues_exactly_where_the_checkpoint_was(fitted, tmp_path):

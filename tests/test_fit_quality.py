@@ -63,6 +63,7 @@ def clip(avatar):
 @pytest.fixture(scope="module")
 def fitted(avatar, clip):
     data, _, _ = clip
+    torch.manual_seed(0)  # densification samples split positions from torch's global generator
     fitter = GaussianFitter(avatar.rig, data, np.arange(FRAMES), OptimizeConfig(iterations=60, batch=1), torch.device("cpu"))
     fitter.run()
     return fitter
@@ -90,7 +91,8 @@ def _psnr(a, b, where) -> float:
 @pytest.mark.parametrize("yaw", [0.0, 0.3])
 def test_a_mouth_opened_wider_than_the_video_shows_teeth_and_a_dark_inside(avatar, clip, fitted, yaw):
     """Bound: mouth-region PSNR >= 28 dB against the truth at 15 degrees of jaw (the clip never passed
-    2.3). Measured: 30.9 dB front and 31.0 turned; with the prior off (mouth_prior_weight=0) 23.5 / 23.6."""
+    2.3). Measured: 31.4 dB front and 31.3 turned; with the prior off (mouth_prior_weight=0) 24.6 / 24.4, and the recipe
+    before this one 23.8 / 23.7."""
     _, K, w2c = clip
     model = fitted.avatar_model()
     truth, _, labels = _render(avatar, avatar.model, JAW_SHOWN, yaw, K, w2c)
@@ -108,7 +110,8 @@ def test_the_silhouette_is_solid_over_any_background(avatar, clip, fitted):
     fit, alpha, _ = _render(avatar, model, 0.1, 0.2, K, w2c)
     solid = torch.from_numpy((labels & SOLID) > 0)
     assert float((alpha[solid] < 0.9).float().mean()) < 0.01  # nothing see-through inside the mesh's outline
-    assert float((alpha - truth_alpha).abs()[torch.from_numpy((labels & HEAD) > 0)].mean()) < 0.05
+    assert float((alpha - truth_alpha).abs()[solid].mean()) < 0.02
+    assert float((alpha - truth_alpha).abs()[torch.from_numpy((labels & HEAD) > 0)].mean()) < 0.08  # the outline itself, at 64 px
     texture = synthetic.backdrop(SIZE)
     for background in (torch.zeros(3), texture):  # uniform and textured: the same avatar over each
         over_truth = truth - (1 - truth_alpha[..., None]) * (1 - background)

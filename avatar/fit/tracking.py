@@ -63,6 +63,7 @@ class TrackingConfig:
     prior_eyes: float = 1e-5
     prior_shape: float = 1e-5
     prior_offsets: float = 1e-1  # on offsets / face width
+    prior_lip_gap: float = 10.0  # on how far the offsets part the inner lips at rest / face width (MediaPipe layout only)
     prior_focal: float = 1e-4  # on log focal length from its start
     # learning rates
     lr_rigid_rotation: float = 1e-2
@@ -206,6 +207,8 @@ def track_sequence(
     # Frames next to each other in the video are smoothed; across a dropped stretch they are not.
     consecutive = torch.from_numpy(np.diff(frame_indices) == 1).float().to(dev)
 
+    full_layout = rig.landmark_faces.numel() == mp.NUM_LANDMARKS
+
     def offsets() -> torch.Tensor:
         x = free_offsets
         for _ in range(cfg.offset_smoothing_steps):
@@ -237,6 +240,8 @@ def track_sequence(
         reg = reg + cfg.prior_expression * prior(p["expression"]) + cfg.prior_neck * prior(p["neck"]) + cfg.prior_eyes * prior(p["eyes"])
         if with_identity:
             reg = reg + cfg.prior_shape * shape.square().sum() + cfg.prior_offsets * prior(offs / rest_width)
+            if full_layout:
+                reg = reg + cfg.prior_lip_gap * prior(lip_gap(rig, offs) / rest_width)
             reg = reg + cfg.prior_focal * (log_focal - math.log(f0)).square()
         return data + reg, per_frame
 
@@ -329,3 +334,12 @@ def _read_tracking_checkpoint(path: Path, variables: dict[str, torch.Tensor]) ->
         return {"stage": int(blob["stage"]), "step": int(blob["step"]), "optimizer": blob["optimizer"], "scheduler": blob["scheduler"]}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise L2TError(f"{path} is not a tracking checkpoint of this video ({exc}); run without --resume") from None
+
+
+def lip_gap(rig: Rig, vertex_offsets: torch.Tensor) -> torch.Tensor:
+    """How far vertex offsets [V, 3] move each inner upper-lip landmark from its lower partner: [9, 3].
+    Tracking keeps it near zero, so a person who talks with the mouth open most of the time is tracked
+    with an open jaw, not with an identity whose lips are parted at rest (the avatar could not close them)."""
+    at_landmarks = rig.landmarks(vertex_offsets[None])[0]
+    upper, lower = list(mp.LIPS_INNER_UPPER[1:-1]), list(mp.LIPS_INNER_LOWER[1:-1])
+    return at_landmarks[upper] - at_landmarks[lower]
