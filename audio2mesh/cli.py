@@ -487,7 +487,13 @@ def add_training_commands(sub, rig_help: str) -> None:
 
 
 def _data_out_args(p) -> None:
-    p.add_argument("--data", required=True, help="corpus folder (l2t-avatar data build), or VOCASET/BIWI folder")
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="corpus folder (l2t-avatar data build or data from-videos), or VOCASET/BIWI folder; "
+        "several corpus folders of one rig are pooled (e.g. a built corpus and your talking videos)",
+    )
     p.add_argument("--out", required=True, help="checkpoint folder: best.pt, last.pt, log.jsonl")
     p.add_argument("--fps", type=float, default=None, help="motion frame rate (default: the data's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -122,7 +122,7 @@ def sq_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class Audio2MeshTrainer:
     def __init__(
         self,
-        data: str | Path,
+        data: str | Path | list,
         out: str | Path,
         cfg: TrainConfig,
         device: torch.device,
@@ -136,10 +136,7 @@ class Audio2MeshTrainer:
             raise L2TError("--only-closure-head trains the closure head of a given model: add --w-bilabial W and --init-from CKPT")
         self.dist = Distributed(device)
         self.device = self.dist.device
-        if self.dist.is_main:
-            prepare_out_dir(out, resume)
-        self.dist.barrier()
-        self.out, self.resume = Path(out), resume
+        self.out, self.resume = prepare_out_dir(out, resume, create=False), resume
         self.front = front_end(cfg.audio_encoder, self.device) if cfg.audio_encoder else MelFrontEnd()
         if self.front.name and cfg.w_sync > 0:
             raise L2TError("the sync loss scores log-mel windows; train with --audio-encoder without --w-sync")
@@ -192,6 +189,9 @@ class Audio2MeshTrainer:
         self.history: list[dict] = []
         if resume:
             self._load_state()
+        if self.dist.is_main:  # everything checked and loaded: only now does the run get its folder
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
         self.loss_log = LossLog(self.out / "log.jsonl", resume) if self.dist.is_main else None
 
     # ------------------------------------------------------------ setup

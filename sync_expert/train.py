@@ -60,7 +60,7 @@ class ExpertTrainer:
 
     def __init__(
         self,
-        data: str | Path,
+        data: str | Path | list,
         out: str | Path,
         cfg: ExpertConfig,
         device: torch.device,
@@ -71,10 +71,7 @@ class ExpertTrainer:
         self.cfg, self.progress = cfg, progress
         self.dist = Distributed(device)
         self.device = self.dist.device
-        if self.dist.is_main:
-            prepare_out_dir(out, resume)
-        self.dist.barrier()
-        self.out = Path(out)
+        self.out = prepare_out_dir(out, resume, create=False)
         train = load_clips(data, "train", cfg.fps, progress=progress and self.dist.is_main)
         train.clips = [c for c in train.clips if in_half(c.clip_id, cfg.half)]
         if len(train.clips) < 2:
@@ -84,6 +81,9 @@ class ExpertTrainer:
         val = load_clips(data, "val", cfg.fps)
         val.clips = val.clips[: cfg.eval_clips]
         self.val = LipData(val, self.device, rig) if val.clips else None
+        if self.dist.is_main:  # the data loaded: only now does the run get its folder
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
         self.features = [dequantise(c.codes).to(self.device) for c in train.clips]
         torch.manual_seed(cfg.seed)
         self.model = self.build().to(self.device)

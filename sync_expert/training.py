@@ -105,12 +105,14 @@ class LossLog:
             f.write(json.dumps(row) + "\n")
 
 
-def prepare_out_dir(out: str | Path, resume: bool) -> Path:
-    """The checkpoint folder: created; refused if it already holds a run and --resume is not given."""
+def prepare_out_dir(out: str | Path, resume: bool, create: bool = True) -> Path:
+    """The checkpoint folder: refused if it is a file, or already holds a run and --resume is not given;
+    created unless `create` is False (check before loading data, create once it loaded)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise L2TError(f"--out {out} is a file; give a folder for checkpoints")
     if (out / "last.pt").exists() and not resume:
         raise L2TError(f"{out} already holds a training run; add --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
     return out

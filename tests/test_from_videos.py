@@ -92,6 +92,34 @@ def test_train_reads_the_video_corpus_and_a_second_run_replaces_the_video(corpus
     assert splits["train"] == [] and len(splits["val"]) == summary["items"]
 
 
+def test_a_video_corpus_pools_with_a_built_one_of_the_same_rig(corpus, head, tmp_path, capsys):
+    """train --data BUILT VIDEOS: Learn2Talk's pseudo-labels from real faces beside the teacher's."""
+    from l2t_avatar.cli import main
+    from sync_expert.data.clips import load_clips
+    from tests.synthetic_corpus import write_synthetic_corpus
+
+    out, summary, _ = corpus
+    built = write_synthetic_corpus(tmp_path / "built", head, clips=6, seconds=2.0)
+    from_video = 0
+    for split in ("train", "val"):  # (the test above moved the video to val)
+        alone, video = load_clips(built, split), load_clips(out, split)
+        pooled = load_clips([built, out], split)
+        assert len(pooled.clips) == len(alone.clips) + len(video.clips)
+        assert not any(c.synthetic for c in pooled.clips[len(alone.clips) :])  # the video's clips are real speech
+        assert pooled.info["sources"] == [str(built), str(out)] and pooled.expression_names == alone.expression_names
+        from_video += len(video.clips)
+    assert from_video == summary["items"]
+    # another rig's corpus is refused in one line
+    other = write_synthetic_corpus(tmp_path / "other", head, clips=6, seconds=2.0)
+    lips = dict(np.load(other / "rig_lips.npz"))
+    np.savez_compressed(other / "rig_lips.npz", **{**lips, "indices": lips["indices"][::-1]})
+    args = ["--epochs", "1", "--batch-size", "1", "--device", "cpu", "--quiet"]
+    assert main(["train", "audio2mesh", "--data", str(out), str(other), "--out", str(tmp_path / "mixed"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a corpus of the same rig" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "mixed").exists()
+
+
 def test_videos_without_sound_and_foreign_folders(corpus, talking_clip, tmp_path):
     out, _, _ = corpus
     silent = tmp_path / "silent.mp4"

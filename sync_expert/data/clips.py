@@ -10,6 +10,7 @@ audio. Corpus lip vertices are not stored: they are the rig's lips posed by the 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
@@ -111,9 +112,18 @@ def _load_cache(path: Path) -> list[Clip] | None:
     ]
 
 
-def load_clips(root: str | Path, split: str, fps: float | None = None, progress: bool = False, front=None) -> ClipSet:
+def load_clips(root: str | Path | list, split: str, fps: float | None = None, progress: bool = False, front=None) -> ClipSet:
     """All clips of a split, as training arrays (see the module docstring). ``front``: a pretrained
-    encoder (``audio2mesh.encoders``) whose features replace log-mel (computed from the audio, not cached)."""
+    encoder (``audio2mesh.encoders``) whose features replace log-mel (computed from the audio, not cached).
+    ``root`` may be a list of corpus folders of one rig (``data build`` and ``data from-videos`` ones mixed):
+    their clips are pooled, at the first one's frame rate unless ``fps`` is given."""
+    if isinstance(root, (list, tuple)):
+        if len(root) == 1:
+            return load_clips(root[0], split, fps, progress, front)
+        sets = [load_clips(root[0], split, fps, progress, front)]
+        fps = fps or float(sets[0].info["fps"])
+        sets += [load_clips(r, split, fps, progress, front) for r in root[1:]]
+        return pool_clip_sets(sets, [str(r) for r in root])
     encoder = front is not None and front.name is not None
     root = Path(root)
     if (root / "corpus.json").is_file():
@@ -153,6 +163,23 @@ def load_clips(root: str | Path, split: str, fps: float | None = None, progress:
         raise L2TError(f"{root}: no clips in split {split}")
     width = float(np.ptp(template[:, 0]))  # no named mouth corners: the region's width stands in
     return ClipSet(clips, "vertices", template.shape[0], template, None, width, [], {"fps": dataset.fps, "kind": type(dataset).__name__})
+
+
+def pool_clip_sets(sets: list[ClipSet], names: list[str]) -> ClipSet:
+    """One ClipSet of the clips of several corpora, which must share the rig's lip vertices and expressions."""
+    first = sets[0]
+    for other, name in zip(sets[1:], names[1:]):
+        same = (
+            other.kind == first.kind == "corpus"
+            and other.expression_names == first.expression_names
+            and np.array_equal(other.region_indices, first.region_indices)
+        )
+        if not same:
+            raise L2TError(
+                f"{name} is not a corpus of the same rig as {names[0]} (lip vertices or expressions differ); train on them apart"
+            )
+    clips = [c for clip_set in sets for c in clip_set.clips]
+    return dataclasses.replace(first, clips=clips, info={**first.info, "sources": names})
 
 
 def corpus_rig(clipset: ClipSet, rig_path: str | None = None):
