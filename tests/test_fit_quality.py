@@ -64,7 +64,7 @@ def clip(avatar):
 def fitted(avatar, clip):
     data, _, _ = clip
     torch.manual_seed(0)  # densification samples split positions from torch's global generator
-    fitter = GaussianFitter(avatar.rig, data, np.arange(FRAMES), OptimizeConfig(iterations=60, batch=1), torch.device("cpu"))
+    fitter = GaussianFitter(avatar.rig, data, np.arange(FRAMES), OptimizeConfig(iterations=40, batch=1), torch.device("cpu"))
     fitter.run()
     return fitter
 
