@@ -78,6 +78,20 @@ def test_lip_gap_measures_offsets_that_part_the_lips(head):
     assert torch.allclose(lip_gap(head, offsets)[:, 1], torch.full((9,), 0.002), atol=1e-6)
 
 
+def test_vertex_smoother_averages_neighbours_and_its_gradient_is_the_dense_one(head):
+    from avatar.fit.tracking import VertexSmoother
+
+    smoother = VertexSmoother(head.faces, head.num_vertices)
+    dense = smoother.matrix.to_dense()
+    assert torch.allclose(dense.sum(1), torch.ones(head.num_vertices))  # rows sum to 1
+    x = torch.randn(head.num_vertices, 3, dtype=torch.float32, requires_grad=True)
+    weight = torch.randn(head.num_vertices, 3)
+    (smoother(x, 3) * weight).sum().backward()
+    expected = dense.T @ (dense.T @ (dense.T @ weight))
+    assert torch.allclose(x.grad, expected, atol=1e-5)
+    assert torch.allclose(smoother(x.detach(), 3), dense @ (dense @ (dense @ x.detach())), atol=1e-5)
+
+
 def test_resume_continues_exactly_where_the_checkpoint_was(fitted, tmp_path):
     rig = load_avatar(fitted).rig
     data = read_tracked_folder(fitted / "tracked", rig.num_vertices, rig.num_expressions)

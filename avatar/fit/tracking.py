@@ -116,16 +116,40 @@ def landmark_weights(num_landmarks: int) -> torch.Tensor:
     return w
 
 
-def vertex_smoother(faces: torch.Tensor, num_vertices: int) -> torch.Tensor:
-    """Sparse [V, V] averaging over each vertex and its mesh neighbours (rows sum to 1)."""
-    edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = torch.cat([edges, edges.flip(1), torch.arange(num_vertices, device=faces.device)[:, None].expand(-1, 2)])
-    edges = torch.unique(edges, dim=0)
-    degree = torch.bincount(edges[:, 0], minlength=num_vertices).float()
-    values = 1.0 / degree[edges[:, 0]]
-    with warnings.catch_warnings():  # torch flags CSR as beta; the product we use is long supported
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_coo_tensor(edges.T, values, (num_vertices, num_vertices), check_invariants=False).coalesce().to_sparse_csr()
+class _SparseProduct(torch.autograd.Function):
+    """``matrix @ x`` whose backward uses a transpose made once (torch re-transposes a sparse
+    matrix on every backward pass, ten times the product's own cost)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, matrix: torch.Tensor, transposed: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = transposed
+        return matrix @ x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return ctx.transposed @ grad, None, None
+
+
+class VertexSmoother:
+    """Averaging over each vertex and its mesh neighbours (a sparse [V, V] matrix, rows sum to 1)."""
+
+    def __init__(self, faces: torch.Tensor, num_vertices: int):
+        edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        edges = torch.cat([edges, edges.flip(1), torch.arange(num_vertices, device=faces.device)[:, None].expand(-1, 2)])
+        edges = torch.unique(edges, dim=0)
+        degree = torch.bincount(edges[:, 0], minlength=num_vertices).float()
+        values = 1.0 / degree[edges[:, 0]]
+        with warnings.catch_warnings():  # torch flags CSR as beta; the product we use is long supported
+            warnings.simplefilter("ignore", UserWarning)
+            coo = torch.sparse_coo_tensor(edges.T, values, (num_vertices, num_vertices), check_invariants=False).coalesce()
+            self.matrix = coo.to_sparse_csr()
+            self.transposed = coo.t().coalesce().to_sparse_csr()
+
+    def __call__(self, x: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        """`x` [V, C] averaged `steps` times."""
+        for _ in range(steps):
+            x = _SparseProduct.apply(x, self.matrix, self.transposed)
+        return x
 
 
 def expression_seed(rig: Rig, blendshapes: np.ndarray, names: list[str]) -> torch.Tensor:
@@ -202,7 +226,7 @@ def track_sequence(
     p = {k: v.clone().requires_grad_(True) for k, v in p.items()}
     shape = torch.zeros(rig.num_shapes, device=dev, requires_grad=True)
     free_offsets = torch.zeros(rig.num_vertices, 3, device=dev, requires_grad=True)
-    smoother = vertex_smoother(rig.faces, rig.num_vertices)
+    smoother = VertexSmoother(rig.faces, rig.num_vertices)
     landmark_rig = LandmarkRig(rig)
     # Frames next to each other in the video are smoothed; across a dropped stretch they are not.
     consecutive = torch.from_numpy(np.diff(frame_indices) == 1).float().to(dev)
@@ -210,10 +234,7 @@ def track_sequence(
     full_layout = rig.landmark_faces.numel() == mp.NUM_LANDMARKS
 
     def offsets() -> torch.Tensor:
-        x = free_offsets
-        for _ in range(cfg.offset_smoothing_steps):
-            x = smoother @ x
-        return x
+        return smoother(free_offsets, cfg.offset_smoothing_steps)
 
     def loss_terms(with_identity: bool):
         offs = offsets() if with_identity else None
