@@ -23,6 +23,7 @@ NEAR_PLANE = 0.01
 EPS2D = 0.3
 ALPHA_MIN, ALPHA_MAX, T_MIN = 1.0 / 255.0, 0.999, 1e-4
 TILE = 16
+SIGMA_MAX = 8.0  # exp(-8) < ALPHA_MIN: farther pixels are dropped anyway, and exp of large negatives is slow on the CPU
 
 
 @dataclass
@@ -175,7 +176,7 @@ def _render_torch_one(means, quats, scales, opacities, sh, viewmat, K, width, he
     return out
 
 
-def _composite_tile(pix, hit, mu, con, op, colors, dep, chunk: int = 256):
+def _composite_tile(pix, hit, mu, con, op, colors, dep, chunk: int = 512):
     """Front-to-back compositing of the depth-sorted Gaussians `hit` over pixels [P, 2].
 
     Gaussians go in chunks; once every pixel of the tile is opaque (transmittance under
@@ -191,7 +192,7 @@ def _composite_tile(pix, hit, mu, con, op, colors, dep, chunk: int = 256):
         d = pix[:, None, :] - mu[ids][None]  # [P, K, 2]
         c = con[ids]
         sigma = 0.5 * (c[:, 0] * d[..., 0] ** 2 + c[:, 2] * d[..., 1] ** 2) + c[:, 1] * d[..., 0] * d[..., 1]
-        alpha = torch.clamp_max(op[ids] * torch.exp(-sigma), ALPHA_MAX)
+        alpha = torch.clamp_max(op[ids] * torch.exp(-sigma.clamp_max(SIGMA_MAX)), ALPHA_MAX)
         alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
         local = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha], 1), 1)
         before, after = trans * local[:, :-1], trans * local[:, 1:]
