@@ -221,7 +221,13 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
     print(f"playhead - audio at each report: {[round(e, 3) for e in session.speech_panel.sync_errors]}")
 
     page.get_by_role("button", name="Play / pause").click()
-    wait_for(lambda: not session.speech_panel.playback.playing and audio_state(page)[1], what="pause, in the page and on the server")
+    try:
+        wait_for(lambda: not session.speech_panel.playback.playing and audio_state(page)[1], timeout=60, what="pause")
+    except AssertionError:
+        raise AssertionError(
+            f"no pause: the server {'plays' if session.speech_panel.playback.playing else 'paused'}, "
+            f"the page's audio is at {audio_state(page)}, {session.speech_panel.audio_reports} reports heard"
+        ) from None
     audio_time, _ = audio_state(page)
     # The page's pause report puts the playhead on the audio's time, within a frame.
     wait_for(

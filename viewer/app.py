@@ -125,8 +125,12 @@ class ViewerApp:
             session.upload_refused(name, reason)
 
     def stop(self) -> None:
-        for session in list(self.sessions.values()):
+        """Close every tab's session, wait for their update loops to end, stop the server."""
+        sessions = list(self.sessions.values())
+        for session in sessions:
             session.close()
+        for session in sessions:
+            session.thread.join(timeout=10.0)
         if self.server is not None:
             self.server.stop()
 
