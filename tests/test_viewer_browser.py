@@ -174,11 +174,11 @@ def test_avatars_load_from_a_folder_and_the_wireframe_shows(app, tab, tmp_path, 
     shutil.copytree(DEFAULT_AVATAR_DIR, mine)
     outside = tmp_path / "outside"
     shutil.copytree(DEFAULT_AVATAR_DIR, outside)
-    for refused in (str(avatar_root / "nowhere"), str(outside), "/etc"):  # missing, outside the root, not an avatar
-        control(page, "folder").locator("input").fill(refused)
-        shown = page.get_by_text(AvatarFolderPolicy.REFUSAL).count()
-        page.get_by_role("button", name="Load avatar folder").click()  # the same message each time, not a crash
-        wait_for(lambda shown=shown: page.get_by_text(AvatarFolderPolicy.REFUSAL).count() > shown, what=f"the refusal of {refused}")
+    # A folder outside the root is refused with a message, not a crash (every kind of refusal:
+    # tests/test_viewer_security.py, without a browser).
+    control(page, "folder").locator("input").fill(str(outside))
+    page.get_by_role("button", name="Load avatar folder").click()
+    page.get_by_text(AvatarFolderPolicy.REFUSAL).first.wait_for(timeout=30_000)
     assert "outside" not in app.library
     control(page, "folder").locator("input").fill("my_avatar")  # relative to the root
     page.get_by_role("button", name="Load avatar folder").click()
