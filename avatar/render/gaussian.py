@@ -168,32 +168,44 @@ def _render_torch_one(means, quats, scales, opacities, sh, viewmat, K, width, he
             y0, x0 = ty * TILE, tx * TILE
             y1, x1 = min(y0 + TILE, height), min(x0 + TILE, width)
             py, px = torch.meshgrid(torch.arange(y0, y1, device=means.device), torch.arange(x0, x1, device=means.device), indexing="ij")
-            pix = torch.stack([px.reshape(-1), py.reshape(-1)], -1).to(means.dtype) + 0.5  # [P, 2]
-            rgb, acc, depth = _composite_tile(pix, hit, mu, con, op, colors, dep)
+            centre = torch.tensor([x0 + TILE / 2, y0 + TILE / 2], dtype=means.dtype, device=means.device)
+            pix = torch.stack([px.reshape(-1), py.reshape(-1)], -1).to(means.dtype) + 0.5 - centre  # [P, 2], from the tile's centre
+            rgb, acc, depth = _composite_tile(pix, hit, mu - centre, con, op, colors, dep)
             rgb = rgb + (1 - acc) * bg
             depth = torch.where(acc > 0, depth / acc.clamp_min(1e-12), torch.zeros_like(depth))
             out[y0:y1, x0:x1] = torch.cat([rgb, acc, depth], -1).reshape(y1 - y0, x1 - x0, 5)
     return out
 
 
+def _quadratic_form(mu: torch.Tensor, con: torch.Tensor) -> torch.Tensor:
+    """[6, K] coefficients of each Gaussian's exponent over the pixel monomials (x², y², xy, x, y, 1):
+    sigma(x, y) = a/2 (x - mx)² + c/2 (y - my)² + b (x - mx)(y - my), with conic (a, b, c).
+    One [P, 6] x [6, K] product then gives every pixel's sigma (coordinates from the tile's
+    centre keep the expanded terms small enough for float32)."""
+    a, b, c = con.unbind(-1)
+    mx, my = mu.unbind(-1)
+    return torch.stack([0.5 * a, 0.5 * c, b, -(a * mx + b * my), -(c * my + b * mx), 0.5 * a * mx * mx + 0.5 * c * my * my + b * mx * my])
+
+
 def _composite_tile(pix, hit, mu, con, op, colors, dep, chunk: int = 512):
-    """Front-to-back compositing of the depth-sorted Gaussians `hit` over pixels [P, 2].
+    """Front-to-back compositing of the depth-sorted Gaussians `hit` over pixels [P, 2]
+    (`mu` in the same coordinates as `pix`).
 
     Gaussians go in chunks; once every pixel of the tile is opaque (transmittance under
     T_MIN) the rest are skipped, as gsplat's kernel does. Returns (rgb [P,3], alpha [P,1],
     weighted depth [P,1]).
     """
     p = pix.shape[0]
+    x, y = pix.unbind(-1)
+    monomials = torch.stack([x * x, y * y, x * y, x, y, torch.ones_like(x)], -1)  # [P, 6]
     trans = torch.ones(p, 1, dtype=pix.dtype, device=pix.device)
     rgb = torch.zeros(p, 3, dtype=pix.dtype, device=pix.device)
     depth = torch.zeros(p, 1, dtype=pix.dtype, device=pix.device)
     acc = torch.zeros(p, 1, dtype=pix.dtype, device=pix.device)
     for ids in hit.split(chunk):
-        d = pix[:, None, :] - mu[ids][None]  # [P, K, 2]
-        c = con[ids]
-        sigma = 0.5 * (c[:, 0] * d[..., 0] ** 2 + c[:, 2] * d[..., 1] ** 2) + c[:, 1] * d[..., 0] * d[..., 1]
-        alpha = torch.clamp_max(op[ids] * torch.exp(-sigma.clamp_max(SIGMA_MAX)), ALPHA_MAX)
-        alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+        sigma = (monomials @ _quadratic_form(mu[ids], con[ids])).clamp(0.0, SIGMA_MAX)  # [P, K]; >= 0 up to rounding
+        alpha = torch.clamp_max(op[ids] * torch.exp(-sigma), ALPHA_MAX)
+        alpha = torch.where(alpha >= ALPHA_MIN, alpha, torch.zeros_like(alpha))
         local = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha], 1), 1)
         before, after = trans * local[:, :-1], trans * local[:, 1:]
         weight = torch.where(after > T_MIN, alpha * before, torch.zeros_like(alpha))
