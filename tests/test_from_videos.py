@@ -1,6 +1,7 @@
 """``data from-videos``: a talking clip with its sound becomes corpus items whose motion is the
 tracked face, aligned to the sound, that train audio2mesh reads."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -118,6 +119,12 @@ def test_a_video_corpus_pools_with_a_built_one_of_the_same_rig(corpus, head, tmp
     err = capsys.readouterr().err.strip()
     assert "not a corpus of the same rig" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "mixed").exists()
+    # a vertex dataset (VOCASET, BIWI) is named for what it is
+    from sync_expert.data.clips import pool_clip_sets
+
+    vocaset_like = dataclasses.replace(load_clips(built, "train"), kind="vertices", info={"kind": "Vocaset"})
+    with pytest.raises(L2TError, match="voca is a Vocaset dataset of vertex motion"):
+        pool_clip_sets([load_clips(built, "train"), vocaset_like], [str(built), "voca"])
 
 
 def test_videos_without_sound_and_foreign_folders(corpus, talking_clip, tmp_path):

@@ -168,12 +168,12 @@ def load_clips(root: str | Path | list, split: str, fps: float | None = None, pr
 def pool_clip_sets(sets: list[ClipSet], names: list[str]) -> ClipSet:
     """One ClipSet of the clips of several corpora, which must share the rig's lip vertices and expressions."""
     first = sets[0]
+    for clip_set, name in zip(sets, names):
+        if clip_set.kind != "corpus":
+            kind = clip_set.info.get("kind", "vertex")
+            raise L2TError(f"{name} is a {kind} dataset of vertex motion: only l2t-avatar corpora are pooled; train on it alone")
     for other, name in zip(sets[1:], names[1:]):
-        same = (
-            other.kind == first.kind == "corpus"
-            and other.expression_names == first.expression_names
-            and np.array_equal(other.region_indices, first.region_indices)
-        )
+        same = other.expression_names == first.expression_names and np.array_equal(other.region_indices, first.region_indices)
         if not same:
             raise L2TError(
                 f"{name} is not a corpus of the same rig as {names[0]} (lip vertices or expressions differ); train on them apart"
