@@ -146,8 +146,15 @@ class GaussianAvatarModel(nn.Module):
         idx = torch.cat([torch.arange(self.num_gaussians, device=mask.device), mask.nonzero().squeeze(1)])
         self._reindex(idx, {}, optimizer)
 
-    def split_gaussians(self, mask: torch.Tensor, children: int = 2, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Replace each Gaussian in `mask` by `children` smaller ones sampled inside it.
+    def split_gaussians(
+        self,
+        mask: torch.Tensor,
+        children: int = 2,
+        optimizer: torch.optim.Optimizer | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Replace each Gaussian in `mask` by `children` smaller ones sampled inside it
+        (from `generator`, a CPU one, when given: a seeded fit then repeats exactly).
 
         Children inherit the parent's triangle; their scale shrinks by 1 / (0.8 * children).
         """
@@ -156,7 +163,8 @@ class GaussianAvatarModel(nn.Module):
         rep = parents.repeat(children)
         local_rot = quaternion_to_matrix(self.rotations.data[rep])
         std = torch.exp(self.log_scales.data[rep])
-        sample = (local_rot @ (torch.randn_like(std) * std)[..., None])[..., 0]
+        noise = torch.randn(std.shape, generator=generator).to(std) if generator is not None else torch.randn_like(std)
+        sample = (local_rot @ (noise * std)[..., None])[..., 0]
         idx = torch.cat([keep, rep])
         overrides = {
             "xyz": torch.cat([self.xyz.data[keep], self.xyz.data[rep] + sample]),

@@ -63,7 +63,6 @@ def clip(avatar):
 @pytest.fixture(scope="module")
 def fitted(avatar, clip):
     data, _, _ = clip
-    torch.manual_seed(0)  # densification samples split positions from torch's global generator
     fitter = GaussianFitter(avatar.rig, data, np.arange(FRAMES), OptimizeConfig(iterations=40, batch=1), torch.device("cpu"))
     fitter.run()
     return fitter

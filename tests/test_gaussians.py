@@ -87,6 +87,16 @@ def test_clone_and_split_inherit_the_triangle_and_carry_optimizer_state():
     opt.step()
 
 
+def test_split_children_come_from_the_generator_given():
+    def children(seed: int) -> torch.Tensor:
+        model = _random_model(5, per_face=2)
+        torch.manual_seed(seed)  # the global generator must not matter
+        model.split_gaussians(torch.ones(10, dtype=torch.bool), 2, generator=torch.Generator().manual_seed(7))
+        return model.xyz.detach()
+
+    assert torch.equal(children(0), children(1))
+
+
 def test_prune_never_removes_the_last_gaussian_of_a_triangle():
     model = _random_model(4, per_face=3)
     with torch.no_grad():

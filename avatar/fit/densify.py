@@ -46,12 +46,16 @@ class GradientDensify:
         state["grad_count"] += (g > 0).float()
 
     @torch.no_grad()
-    def after_step(self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer, iteration: int, iterations: int) -> None:
+    def after_step(
+        self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer, iteration: int, iterations: int, generator=None
+    ) -> None:
         if iteration in self.schedule(iterations):
-            self.densify_and_prune(state, model, optimizer)
+            self.densify_and_prune(state, model, optimizer, generator)
 
     @torch.no_grad()
-    def densify_and_prune(self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer) -> None:
+    def densify_and_prune(self, state: dict[str, torch.Tensor], model: GaussianAvatarModel, optimizer, generator=None) -> None:
+        """Clone small and split large Gaussians with the largest mean position gradients, prune the faint.
+        `generator` (CPU) draws the split children's positions."""
         mean_grad = state["grad_sum"] / state["grad_count"].clamp_min(1)
         room = self.max_gaussians - model.num_gaussians
         if room > 0 and (state["grad_count"] > 0).any():
@@ -61,6 +65,6 @@ class GradientDensify:
             large = model.log_scales.exp().amax(-1) > self.split_scale
             model.clone_gaussians(grow & ~large, optimizer)
             added = torch.zeros(model.num_gaussians - len(grow), dtype=torch.bool, device=grow.device)
-            model.split_gaussians(torch.cat([grow & large, added]), 2, optimizer)
+            model.split_gaussians(torch.cat([grow & large, added]), 2, optimizer, generator)
         model.prune_gaussians(torch.sigmoid(model.opacity_logits) < self.min_opacity, optimizer)
         state.update(self.initial_state(model))

@@ -259,7 +259,7 @@ class GaussianFitter:
         cfg.densify.after_backward(self.densify_state, m)
         self.optimizer.step()
         self.iteration += 1
-        cfg.densify.after_step(self.densify_state, m, self.optimizer, self.iteration, cfg.iterations)
+        cfg.densify.after_step(self.densify_state, m, self.optimizer, self.iteration, cfg.iterations, self.generator)
         loss = loss.detach()
         self._unread_losses.append(loss)
         return loss
