@@ -56,15 +56,23 @@ def test_the_microphone_moves_the_mouth_while_the_file_speaks_and_rests_in_silen
     monkeypatch.setattr(LiveLayer, "compose", recording_compose)
     page.get_by_role("button", name="Live mic").click()
     voice = wait_for(lambda: session.mic_voice, what="the page's microphone stream")
-    time.sleep(12.0)  # more than one loop of the file
+
+    def speaking_and_resting():
+        silent_for, opening = np.array(list(shown)).reshape(-1, 2).T
+        return opening[silent_for < 0.1], opening[silent_for > LISTEN_AFTER + LISTEN_FADE + 0.5]
+
+    time.sleep(12.0)  # more than one loop of the file; a loaded machine composes fewer poses, so wait for enough of both
+
+    def enough() -> bool:
+        speaking, resting = speaking_and_resting()
+        sent = voice.latency_ms("shown")
+        return len(speaking) > 40 and len(resting) > 20 and sent is not None and sent["frames"] > 100
+
+    wait_for(enough, timeout=40, what="speech and silence from the fake microphone")
     assert "Microphone on" in session.live_panel.status.content
-    silent_for, opening = np.array(shown).T
-    speaking, resting = opening[silent_for < 0.1], opening[silent_for > LISTEN_AFTER + LISTEN_FADE + 0.5]
-    assert len(speaking) > 40 and len(resting) > 20, "the fake microphone did not deliver speech and silence"
+    speaking, resting = speaking_and_resting()
     assert speaking.mean() > 0.03 and speaking.max() > 0.06  # the mouth moves while the file speaks (a loaded machine shows fewer frames)
     assert np.abs(resting).max() < 1e-3  # and rests in the file's silences (the listening pose)
-    sent = voice.latency_ms("shown")
-    assert sent is not None and sent["frames"] > 100
 
     page.get_by_role("button", name="Stop mic").click()
     wait_for(lambda: session.mic_voice is None and not session.live_panel.mic_on, what="the microphone to stop")
