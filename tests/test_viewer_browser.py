@@ -213,8 +213,8 @@ def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path
         timeout=40,
         what="the page's audio to report playing",
     )
-    frames = set()
-    for _ in range(10):
+    frames, end = set(), time.monotonic() + 5.0  # a loaded machine sends fewer updates a second
+    while len(frames) < 3 and time.monotonic() < end:
         frames.add(session.updates.shown_frame)
         time.sleep(0.1)
     assert len(frames) >= 3, "the animation does not advance while the audio plays"
