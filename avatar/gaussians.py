@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avatar.rig.rotations import matrix_to_quaternion, quaternion_multiply, quaternion_to_matrix
+from avatar.rig.rotations import matrix_to_quaternion, quaternion_to_matrix, right_product_matrix
 
 SH_C0 = 0.28209479177387814
 
@@ -110,13 +110,19 @@ class GaussianAvatarModel(nn.Module):
     def to_world(self, verts: torch.Tensor, faces: torch.Tensor, smoothing: torch.Tensor | None = None) -> WorldGaussians:
         """Pose the Gaussians on a batch of meshes: verts [B, V, 3] (the rig's topology).
 
-        smoothing: optional [F] per-triangle anti-aliasing filter (see `smoothed`)."""
+        smoothing: optional [F] per-triangle anti-aliasing filter (see `smoothed`).
+
+        Everything per triangle (frame, its quaternion) is computed once per triangle and
+        gathered to the Gaussians in one indexing; the per-Gaussian work is three products."""
         rot, k, centre = triangle_frames(verts, faces)
-        rot, k, centre = rot[:, self.binding], k[:, self.binding], centre[:, self.binding]
-        means = k[..., None] * (rot @ self.xyz[None, :, :, None])[..., 0] + centre
+        per_face = torch.cat([rot.flatten(-2), matrix_to_quaternion(rot), centre, k[..., None]], dim=-1)  # [B, F, 17]
+        g = per_face[:, self.binding]  # [B, N, 17]
+        rot_g, quat_g, centre_g, k_g = g[..., :9].unflatten(-1, (3, 3)), g[..., 9:13], g[..., 13:16], g[..., 16:]
+        means = k_g * (rot_g * self.xyz[None, :, None, :]).sum(-1) + centre_g
         log_scales, opacities = self.smoothed(smoothing)
-        scales = k[..., None] * torch.exp(log_scales)[None]
-        quats = quaternion_multiply(matrix_to_quaternion(rot), torch.nn.functional.normalize(self.rotations, dim=-1)[None])
+        scales = k_g * torch.exp(log_scales)[None]
+        local = right_product_matrix(torch.nn.functional.normalize(self.rotations, dim=-1))  # [N, 4, 4]
+        quats = (local[None] * quat_g[:, :, None, :]).sum(-1)  # quat(R) * q_local
         return WorldGaussians(means, quats, scales, opacities, self.sh, self.sh_degree)
 
     def smoothed(self, smoothing: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,10 +3,11 @@
     python bench/render.py [--out bench/results/render.json] [--cpu-only]
 
 GPU, 512x512, batch 1 and 8 (frames per call), for the default avatar and a ~100k-Gaussian one:
-- "ours": rig parameters to a finished image, as `speak` and `render` do it (FramePoser: CUDA
-  graphs for the deformation, then gsplat);
-- "ours, eager": the same without graphs (the differentiable path fitting uses, and what
-  rendering used before FramePoser);
+- "ours": rig parameters to a finished image, as `speak` and `render` do it (FramePoser: the
+  fused Triton kernel for local to world, CUDA graphs for the whole deformation, then gsplat);
+- "ours, unfused": the same with the differentiable path's tensor operations in the graph instead
+  of the kernel (what rendering did before the kernel);
+- "ours, eager": neither graphs nor kernel (the differentiable path fitting uses);
 - "raw gsplat": `gsplat.rasterization` alone on the same Gaussians already posed (frame 0),
   RGB, the same number of images per call: the ceiling. `ratio` = ours / raw.
 CPU: the default avatar at 256x256 with the PyTorch renderer.
@@ -46,13 +47,15 @@ def frames_per_second(render_batch, batch: int, frames: int, device: torch.devic
         return frames / (time.perf_counter() - t)
 
 
-def time_render(avatar, motion, size: int, batch: int, frames: int, backend: str, graphs: bool | None = None) -> float:
+def time_render(
+    avatar, motion, size: int, batch: int, frames: int, backend: str, graphs: bool | None = None, fused: bool | None = None
+) -> float:
     """Our path: motion frames -> FramePoser -> render_gaussians (colour only)."""
     cams = avatar_cameras(avatar, "front", 1, size)
     dev = avatar.device
     vm, ks = cams[0].world_to_cam.to(dev)[None], cams[0].K.to(dev)[None]
     bg = torch.ones(3, device=dev)
-    poser = FramePoser(avatar, graphs=graphs)
+    poser = FramePoser(avatar, graphs=graphs, fused=fused)
     params = {k: v.to(dev) for k, v in motion.params.items()}
 
     def render_batch(start: int) -> None:
@@ -127,7 +130,8 @@ def main() -> None:
             for batch in (1, 8):
                 frames = 800 if batch == 8 else 400
                 ours = time_render(av, motion, 512, batch, frames, "gsplat")
-                eager = time_render(av, motion, 512, batch, frames, "gsplat", graphs=False)
+                unfused = time_render(av, motion, 512, batch, frames, "gsplat", fused=False)
+                eager = time_render(av, motion, 512, batch, frames, "gsplat", graphs=False, fused=False)
                 raw = time_raw_gsplat(av, motion, 512, batch, frames)
                 row = {
                     "avatar": name,
@@ -136,6 +140,7 @@ def main() -> None:
                     "batch": batch,
                     "backend": "gsplat",
                     "frames_per_s": round(ours, 1),
+                    "unfused_frames_per_s": round(unfused, 1),
                     "eager_frames_per_s": round(eager, 1),
                     "raw_gsplat_frames_per_s": round(raw, 1),
                     "ratio": round(ours / raw, 3),

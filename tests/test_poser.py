@@ -1,4 +1,10 @@
-"""FramePoser: the rendering path's posing equals the differentiable one (eager on the CPU, CUDA graphs on a GPU)."""
+"""FramePoser: the rendering path's posing equals the differentiable one (eager on the CPU, CUDA graphs
+and the fused Triton kernel on a GPU; the kernel also through Triton's interpreter on the CPU)."""
+
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -50,7 +56,7 @@ def test_cuda_graph_poser_matches_the_eager_path():
     motion = demo_motion(avatar.rig.data.expression_names, seconds=0.44)
     _assert_batches_match(avatar, motion, 4, graphs=True)
     poser = FramePoser(avatar)
-    assert poser.graphs
+    assert poser.graphs and poser.fused_world is not None
     batches = list(poser.batches(motion, 8))
     assert [len(w.means) for _, _, w in batches] == [8, 8]  # the last batch is padded to replay the same graph
     assert len(poser._pose.captured) == 1
@@ -58,3 +64,43 @@ def test_cuda_graph_poser_matches_the_eager_path():
     first = batches[0][2].means[0].clone()
     list(poser.batches(motion, 8))
     assert torch.equal(batches[0][2].means[0], first)
+
+
+_INTERPRETED_KERNEL = textwrap.dedent(
+    """
+    import torch
+    from avatar.gaussians import GaussianAvatarModel
+    from avatar.io.avatar_folder import load_avatar
+    from avatar.render.fused_world import FusedWorld
+
+    torch.manual_seed(0)
+    avatar = load_avatar()
+    faces = avatar.rig.faces
+    n = 600  # Gaussians on random triangles, with random local parameters
+    binding = torch.randint(0, len(faces), (n,))
+    model = GaussianAvatarModel(binding, torch.randn(n, 3), torch.randn(n, 3) - 3, torch.randn(n, 4), torch.randn(n), torch.randn(n, 4, 3))
+    with torch.no_grad():
+        rest = avatar.neutral_vertices()
+        verts = torch.cat([rest, rest + 0.01 * torch.randn_like(rest), torch.randn_like(rest)])  # incl. triangles in every orientation
+        want = model.to_world(verts, faces)
+        means, quats, scales = FusedWorld(model, faces)(verts)
+    print(max((means - want.means).abs().max().item(), (quats - want.quats).abs().max().item(), (scales - want.scales).abs().max().item()))
+    """
+)
+
+
+def test_fused_kernel_matches_the_differentiable_path_in_tritons_interpreter():
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", _INTERPRETED_KERNEL], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) < 1e-5
+
+
+@pytest.mark.gpu
+def test_fused_kernel_matches_the_differentiable_path_on_cuda():
+    avatar = load_avatar(device="cuda")
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.44)
+    _assert_batches_match(avatar, motion, 4, graphs=False)  # fused, no graphs
+    assert FramePoser(avatar, graphs=False).fused_world is not None
+    assert FramePoser(avatar, fused=False).fused_world is None

@@ -9,6 +9,7 @@ from avatar.rig.rotations import (
     matrix_to_rotation_6d,
     quaternion_multiply,
     quaternion_to_matrix,
+    right_product_matrix,
     rotation_6d_to_matrix,
 )
 
@@ -44,3 +45,9 @@ def test_axis_angle_gradient_finite_at_zero():
     aa = torch.zeros(1, 3, dtype=torch.float64, requires_grad=True)
     axis_angle_to_matrix(aa).sum().backward()
     assert torch.isfinite(aa.grad).all()
+
+
+def test_right_product_matrix_multiplies_by_the_fixed_right_factor():
+    a, b = torch.randn(5, 4), torch.randn(5, 4)
+    product = (right_product_matrix(b) @ a[..., None])[..., 0]
+    assert torch.allclose(product, quaternion_multiply(a, b), atol=1e-6)

@@ -4,9 +4,11 @@ The same result as ``avatar.world(avatar.vertices(motion, start, stop))`` (the d
 that fitting uses), made fast for playback:
 - the motion goes to the device once, not batch by batch;
 - the constant parts (opacities, SH) are computed once;
-- on CUDA the per-frame chain (blendshapes, skinning, triangle frames, local to world) is one
-  captured CUDA graph per batch size (see cuda_graph.py); the last, shorter batch repeats its
-  final frame to fill the batch and so replays the same graph.
+- on CUDA, triangle frames and local to world are one Triton kernel (fused_world.py) instead of
+  some 120 tensor operations over every Gaussian of every frame;
+- on CUDA the per-frame chain (blendshapes, skinning, then the above) is one captured CUDA graph
+  per batch size (see cuda_graph.py); the last, shorter batch repeats its final frame to fill the
+  batch and so replays the same graph.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from avatar.render.cuda_graph import GraphedCall
 class FramePoser:
     """Poses one avatar for rendering. Make a new one after changing the avatar's Gaussians or identity."""
 
-    def __init__(self, avatar: Avatar, graphs: bool | None = None):
-        """graphs: replay CUDA graphs (default: on a CUDA avatar)."""
+    def __init__(self, avatar: Avatar, graphs: bool | None = None, fused: bool | None = None):
+        """graphs: replay CUDA graphs; fused: pose the Gaussians with the fused kernel (both by
+        default on a CUDA avatar, the kernel where Triton is installed)."""
         self.avatar = avatar
         self.graphs = avatar.device.type == "cuda" if graphs is None else graphs
+        self.fused_world = _fused_world(avatar) if (avatar.device.type == "cuda" if fused is None else fused) else None
         model = avatar.model
         self.opacities = torch.sigmoid(model.opacity_logits.detach())  # [N]
         self.sh = model.sh.detach()  # [N, K, 3]
@@ -35,6 +39,8 @@ class FramePoser:
 
     def _pose_eager(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         verts = inputs["vertices"] if "vertices" in inputs else self.avatar.posed_vertices(inputs)
+        if self.fused_world is not None:
+            return self.fused_world(verts)
         world = self.avatar.world(verts)
         return world.means, world.quats, world.scales
 
@@ -59,3 +65,11 @@ class FramePoser:
             count = min(batch, total - start)
             index = torch.arange(start, start + (batch if self.graphs else count), device=dev).clamp_max(total - 1)
             yield start, count, self.pose({name: value[index] for name, value in frames.items()})
+
+
+def _fused_world(avatar: Avatar):
+    """The fused posing kernel for this avatar, or None where it cannot run (no CUDA or no Triton).
+    Imported here, not at the top: the CPU path never loads Triton."""
+    from avatar.render import fused_world
+
+    return fused_world.FusedWorld(avatar.model, avatar.rig.faces) if fused_world.available(avatar.device) else None

@@ -151,6 +151,19 @@ def quaternion_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     )
 
 
+def right_product_matrix(b: torch.Tensor) -> torch.Tensor:
+    """[..., 4] -> [..., 4, 4] M with M @ a == quaternion_multiply(a, b) for any a (w, x, y, z):
+    a product by a fixed right factor as one matrix (one fused multiply-add per batch)."""
+    bw, bx, by, bz = b.unbind(-1)
+    rows = [
+        [bw, -bx, -by, -bz],
+        [bx, bw, bz, -by],
+        [by, -bz, bw, bx],
+        [bz, by, -bx, bw],
+    ]
+    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
+
+
 def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
     """[..., 4] (w, x, y, z) -> [..., 3] axis-angle."""
     q = F.normalize(q, dim=-1)
