@@ -5,7 +5,7 @@ audio, is a pseudo-3D label of how this person speaks (Learn2Talk's "3D learns f
 simplest adaptation that this label supports is calibrated here: for the jaw's opening and
 each mouth expression, a gain and an offset that map the generic model's motion onto the
 tracked motion (least squares, gains kept in [0.25, 3]). The audio-video offset comes first,
-as the lag (within +-15 frames) at which the generic jaw best correlates with the tracked one.
+SyncNet3D's over +-15 frames (audio2mesh/data/av_offset.py).
 The last 20% of the video is held out: ``metrics`` compares the generic and the adapted motion
 with the tracked motion there (jaw range and correlation, lip gap range and correlation, lip
 vertex error).
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio2mesh.data.from_videos import best_lag
+from audio2mesh.data.av_offset import best_lag, video_lag
 from avatar.motion import Motion
 from avatar.speaking_style import JAW, SpeakingStyle
 
@@ -52,14 +52,17 @@ def calibrate(generic: np.ndarray, tracked: np.ndarray) -> tuple[np.ndarray, np.
     return gain, t_mean - gain * g_mean
 
 
-def learn_style(generic: Motion, tracked: dict[str, torch.Tensor], video_frames: np.ndarray, rig, model_names: list[str]) -> SpeakingStyle:
+def learn_style(
+    generic: Motion, tracked: dict[str, torch.Tensor], video_frames: np.ndarray, rig, model_names: list[str], lag: int | None = None
+) -> SpeakingStyle:
     """The speaking style that maps ``generic`` (Audio2Mesh on the video's whole audio, at the
-    video's frame rate) onto ``tracked`` (rig parameters of the tracked frames, at ``video_frames``)."""
+    video's frame rate) onto ``tracked`` (rig parameters of the tracked frames, at ``video_frames``),
+    the video ``lag`` frames behind the sound (None: the lag at which the jaws correlate best)."""
     rig_names = rig.data.expression_names
     names = [n for n in adapted_parameters(model_names) if n == JAW or n in rig_names]
     gen = _columns(generic.params, names, rig_names)
     trk = _columns(tracked, names, rig_names)
-    lag = best_lag(gen[:, 0], trk[:, 0], video_frames)
+    lag = best_lag(gen[:, 0], trk[:, 0], video_frames) if lag is None else lag
     (fit_audio, fit_rows), (held_audio, held_rows) = paired_rows(len(gen), video_frames, lag)
     gain, offset = calibrate(gen[fit_audio], trk[fit_rows])
     style = SpeakingStyle(names, gain.tolist(), offset.tolist(), int(lag))
@@ -151,7 +154,9 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
         return None
     speaker = Speaker.load(checkpoint)
     generic = speaker.motion(audio, tracked.fps, rig.data.expression_names, rig.data.name)
-    style = learn_style(generic, tracked.params, tracked.video_frames, rig.cpu(), speaker.expression_names)
+    lag, lag_by = video_lag(audio, tracked.params, tracked.video_frames, tracked.fps, rig.cpu(), generic.params["jaw"][:, 0].numpy())
+    style = learn_style(generic, tracked.params, tracked.video_frames, rig.cpu(), speaker.expression_names, lag)
+    style.metrics["lag_by"] = lag_by
     if style.metrics.get("heldout_frames", 0) < 5:
         log("note: the sound does not reach the end of the video (held out for checking the style); fitted without a speaking style")
         return None

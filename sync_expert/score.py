@@ -12,7 +12,7 @@ from avatar.rig.model import Rig
 from sync_expert.features import speech_features
 from sync_expert.model import SyncNet3D, normalised_rest
 from sync_expert.targets import ParamSpace
-from sync_expert.windows import SyncScore, sync_score
+from sync_expert.windows import MAX_OFFSET, SyncScore, sync_score
 
 
 def lip_offsets(motion: Motion, rig: Rig, lips: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
@@ -30,8 +30,10 @@ def lip_offsets(motion: Motion, rig: Rig, lips: torch.Tensor, template: torch.Te
     return space.lip_vertices(ParamSpace.join(expression, jaw).float().to(device)) - template
 
 
-def score_clip(expert: SyncNet3D, meta: dict, rig: Rig, motion: Motion, audio: np.ndarray, device="cpu") -> SyncScore:
-    """LSE-D, LSE-C and the best offset of ``motion`` against ``audio`` (mono at SPEECH_RATE).
+def score_clip(
+    expert: SyncNet3D, meta: dict, rig: Rig, motion: Motion, audio: np.ndarray, device="cpu", max_offset: int = MAX_OFFSET
+) -> SyncScore:
+    """LSE-D, LSE-C and the best offset (within +-max_offset frames) of ``motion`` against ``audio`` (mono at SPEECH_RATE).
     L2TError when the two are not the same length or the expert was trained on other lips."""
     seconds = len(audio) / SPEECH_RATE
     expected = frames_for(seconds, motion.fps)
@@ -46,4 +48,4 @@ def score_clip(expert: SyncNet3D, meta: dict, rig: Rig, motion: Motion, audio: n
     lips = torch.as_tensor(meta["region_indices"], device=device)
     offsets = lip_offsets(motion, rig, lips, template)
     width = meta["mouth_width"]
-    return sync_score(expert, speech_features(audio, device), offsets / width, normalised_rest(template, width), motion.fps)
+    return sync_score(expert, speech_features(audio, device), offsets / width, normalised_rest(template, width), motion.fps, max_offset)

@@ -16,12 +16,16 @@ from l2t_avatar.style import best_lag, calibrate, learn_style
 HELLO = "examples/hello.wav"
 
 
+def _audio() -> np.ndarray:
+    """~8 s of speech: the example three times."""
+    one = read_audio(HELLO)
+    return np.concatenate([one, np.zeros(4000, np.float32), one, np.zeros(4000, np.float32), one])
+
+
 @pytest.fixture(scope="module")
 def generic(head):
-    """The shipped Audio2Mesh on ~8 s of speech (the example, three times), at 25 fps."""
-    one = read_audio(HELLO)
-    audio = np.concatenate([one, np.zeros(4000, np.float32), one, np.zeros(4000, np.float32), one])
-    return Speaker.load().motion(audio, 25.0, head.data.expression_names, head.data.name)
+    """The shipped Audio2Mesh on `_audio()`, at 25 fps."""
+    return Speaker.load().motion(_audio(), 25.0, head.data.expression_names, head.data.name)
 
 
 def _styled(generic: Motion, head, jaw_gain: float, mouth_gain: float, lag: int, seed: int = 0) -> tuple[dict, np.ndarray]:
@@ -30,7 +34,7 @@ def _styled(generic: Motion, head, jaw_gain: float, mouth_gain: float, lag: int,
     names = head.data.expression_names
     rng = np.random.default_rng(seed)
     n = generic.num_frames
-    frames = np.arange(lag, n)  # video frame i shows what the audio said at frame i - lag
+    frames = np.arange(max(lag, 0), n + min(lag, 0))  # video frame i shows what the audio said at frame i - lag
     jaw = generic.params["jaw"][frames - lag].clone()
     jaw[:, 0] = jaw_gain * jaw[:, 0] + 0.01
     expression = generic.params["expression"][frames - lag].clone()
@@ -169,3 +173,17 @@ def test_too_little_or_no_sound_gives_no_style(talking_fit, tmp_path):
     render_synthetic_clip(load_avatar(), tmp_path / "mute.mp4", num_frames=4, size=64)
     count = len(notes)
     assert fit_style(tmp_path / "mute.mp4", folder, load_rig(), log=notes.append) is None and len(notes) == count  # no sound: nothing said
+
+
+def test_syncnet3d_finds_how_far_the_picture_lags_the_sound(generic, head):
+    """The tracked lips of a person filmed `lag` frames behind the sound (wider jaw, a little
+    noise), scored against the sound by the shipped SyncNet3D, at 25 fps and at 12.5 fps."""
+    from audio2mesh.data.av_offset import expert_lag
+
+    audio = _audio()
+    for lag in (-5, 0, 3, 8):
+        tracked, frames = _styled(generic, head, jaw_gain=1.8, mouth_gain=1.4, lag=lag)
+        assert expert_lag(audio, tracked, frames, 25.0, head) == lag
+    tracked, frames = _styled(generic, head, jaw_gain=1.8, mouth_gain=1.4, lag=6)  # 0.24 s late
+    even = frames % 2 == 0  # the same clip filmed at 12.5 fps: 3 of its frames late
+    assert expert_lag(audio, {k: v[even] for k, v in tracked.items()}, frames[even] // 2, 12.5, head) == 3

@@ -3,11 +3,11 @@
 A talking video with sound is a 2D talking face. Tracking the rig to its frames (the fit's first
 stages, no Gaussians) gives the person's jaw and expressions per frame; paired with the video's
 own audio, that is a (speech, 3D lip motion) item like the corpus builder's, its label coming
-from a real face instead of the phoneme teacher. The audio-video offset is found first: the lag
-(within +-15 frames) at which Audio2Mesh's jaw on the audio best follows the tracked jaw, and the
-motion is shifted by it. Frames without a face split a video into pieces; each piece of at least
-``MIN_SECONDS`` becomes an item, resampled to the corpus frame rate, with phones from the
-recognised words (pocketsphinx, force-aligned).
+from a real face instead of the phoneme teacher. The audio-video offset is found first, by
+SyncNet3D over +-15 frames (av_offset.py), and the motion is shifted by it. Frames without a
+face split a video into pieces; each piece of at least ``MIN_SECONDS`` becomes an item,
+resampled to the corpus frame rate, with phones from the recognised words (pocketsphinx,
+force-aligned).
 
 The output is a corpus folder of its own (``corpus.json``, ``rig_lips.npz``, ``items/``,
 ``manifest.jsonl``, ``splits.json``) that ``train audio2mesh --data`` reads; running it again
@@ -24,29 +24,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from audio2mesh.data.av_offset import video_lag
 from avatar.errors import L2TError
 from avatar.io.atomic import atomic_write_bytes
 from avatar.io.audio import SPEECH_RATE
 from avatar.motion import DEFAULT_FPS
 from sync_expert.data.items import CorpusItem
 
-MAX_LAG = 15  # frames of audio-video offset searched
 MIN_SECONDS = 2.0  # shorter pieces with a face are left out
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 FORMAT = "l2t-avatar corpus 1"
-
-
-def best_lag(generic: np.ndarray, tracked: np.ndarray, frames: np.ndarray, max_lag: int = MAX_LAG) -> int:
-    """The audio-video offset (frames; positive: the video lags the audio) at which the generic jaw
-    opening [T_audio] correlates best with the tracked one [N] at video ``frames`` [N]."""
-    scores = {}
-    for lag in range(-max_lag, max_lag + 1):
-        idx = frames - lag
-        ok = (idx >= 0) & (idx < len(generic))
-        if ok.sum() < 10 or generic[idx[ok]].std() < 1e-9 or tracked[ok].std() < 1e-9:
-            continue
-        scores[lag] = float(np.corrcoef(generic[idx[ok]], tracked[ok])[0, 1])
-    return max(scores, key=lambda k: (scores[k], -abs(k))) if scores else 0
 
 
 def video_files(inputs: list[str]) -> list[Path]:
@@ -154,7 +141,7 @@ class VideoCorpus:
         tracked, _ = track_video(vf, str(video), self.rig, opts)
         rig_names = self.rig.data.expression_names
         generic = speaker.motion(audio, vf.fps, rig_names, self.rig.data.name)
-        lag = best_lag(generic.params["jaw"][:, 0].numpy(), tracked.params["jaw"][:, 0].numpy(), tracked.video_frames)
+        lag, lag_by = video_lag(audio, tracked.params, tracked.video_frames, vf.fps, self.rig, generic.params["jaw"][:, 0].numpy())
         frames = int(round(len(audio) / SPEECH_RATE * self.fps))
         params, valid = resample_tracked(tracked.params, tracked.video_frames, vf.fps, lag, self.fps, frames)
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in video.stem)
@@ -177,6 +164,7 @@ class VideoCorpus:
                 "video": video.name,
                 "video_seconds": [round(piece.start / self.fps, 3), round(piece.stop / self.fps, 3)],
                 "lag_frames": int(lag),
+                "lag_by": lag_by,
                 "seconds": round(len(clip) / SPEECH_RATE, 4),
                 "frames": int(piece.stop - piece.start),
                 "fps": self.fps,
