@@ -1,14 +1,15 @@
 """Make the built-in default avatar: `python -m avatar.default_avatar [--device cuda]`.
 
 Gaussians (two per triangle of l2t-head) are optimised against renders of the rig's
-procedurally coloured mesh (skin, lips, hair, teeth, mouth, eyes, with soft shading baked
-into the colours), over random jaw openings, expressions and views, so the mouth interior
+procedurally coloured mesh (skin, lips, hair, teeth, mouth, eyes, with the face's painted
+detail, face_detail.py, and soft shading baked into the colours), over random jaw openings, expressions and views, so the mouth interior
 and the eyes are learned as well as the face. No video is involved.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -19,19 +20,20 @@ from tqdm import tqdm
 from avatar.avatar import Avatar
 from avatar.device import resolve_device
 from avatar.gaussians import GaussianAvatarModel
-from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR, save_avatar
+from avatar.io.avatar_folder import DEFAULT_AVATAR_DIR, load_avatar, save_avatar
 from avatar.render.cameras import frame_head, orbit_camera
 from avatar.render.gaussian import render_gaussians
 from avatar.render.mesh_raster import shade_mesh, vertex_normals
 from avatar.rig import L2T_HEAD_PATH, load_rig
 from avatar.rig.colors import rig_vertex_colors
+from avatar.rig.face_detail import paint_face_detail
 
 KEY_LIGHT = (0.35, 0.55, 1.0)
 
 
 def baked_colors(rig) -> torch.Tensor:
-    """Albedo times soft key-light shading on the rest pose: [V, 3]."""
-    albedo = torch.from_numpy(rig_vertex_colors(rig.data))
+    """Albedo (with the face's painted detail) times soft key-light shading on the rest pose: [V, 3]."""
+    albedo = torch.from_numpy(paint_face_detail(rig.data, rig_vertex_colors(rig.data)))
     normals = vertex_normals(rig.v_template.cpu(), rig.faces.cpu())
     light = torch.nn.functional.normalize(torch.tensor(KEY_LIGHT), dim=0)
     return albedo * (0.62 + 0.38 * (normals @ light).clamp(min=0))[:, None]
@@ -55,16 +57,28 @@ def random_camera(target, distance, size, gen: torch.Generator):
 
 
 def build_default_avatar(
-    iterations: int = 1500, size: int = 192, per_face: int = 2, sh_degree: int = 1, device="cpu", seed: int = 0, progress: bool = True
+    iterations: int = 1500,
+    size: int = 192,
+    per_face: int = 2,
+    sh_degree: int = 1,
+    device="cpu",
+    seed: int = 0,
+    progress: bool = True,
+    init: GaussianAvatarModel | None = None,
 ) -> tuple[Avatar, dict]:
-    """Optimise the default avatar; returns it and a report (losses, PSNR on held-out views)."""
+    """Optimise the default avatar; returns it and a report (losses, PSNR on held-out views).
+    init: start from these Gaussians (an earlier default avatar's) instead of fresh ones on the triangles."""
     device = torch.device(device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rig = load_rig(L2T_HEAD_PATH, device=device)
     faces = rig.faces
     colors = baked_colors(rig).to(device)
-    model = GaussianAvatarModel.on_triangles(len(faces), per_face, sh_degree, colors.cpu()[faces.cpu()].mean(1)).to(device)
+    if init is None:
+        model = GaussianAvatarModel.on_triangles(len(faces), per_face, sh_degree, colors.cpu()[faces.cpu()].mean(1)).to(device)
+    else:
+        model = copy.deepcopy(init).to(device).requires_grad_(True)
+        sh_degree = model.sh_degree
     target, distance = frame_head(rig.v_template[rig.region("face")])
     opt = torch.optim.Adam(
         [
@@ -137,9 +151,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=192, help="training render size")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, help="start from this avatar folder's Gaussians (e.g. the packaged default), not fresh ones")
     args = parser.parse_args(argv)
-    avatar, report = build_default_avatar(args.iterations, args.size, device=resolve_device(args.device), seed=args.seed)
+    init = load_avatar(args.init).model if args.init is not None else None
+    avatar, report = build_default_avatar(args.iterations, args.size, device=resolve_device(args.device), seed=args.seed, init=init)
     cmd = f"python -m avatar.default_avatar --iterations {args.iterations} --size {args.size} --seed {args.seed}"
+    if args.init is not None:
+        cmd += f" --init {args.init}"
     save_avatar(avatar, args.output, command=cmd)
     print(
         f"wrote {args.output}: {report['gaussians']} Gaussians, held-out PSNR vs the mesh {report['heldout_psnr_vs_mesh']:.2f} dB, "

@@ -211,3 +211,25 @@ def test_builder_reproduces_the_shipped_asset(head_data, tmp_path):
     assert np.abs(shaped(rebuilt) - shaped(head_data)).max() < 1e-4
     assert np.allclose(rebuilt.j_regressor.sum(1), 1.0, atol=1e-5)
     assert np.array_equal(rebuilt.faces, head_data.faces)
+
+
+def test_face_detail_paints_brows_cheeks_and_creases_where_the_landmarks_say(head_data):
+    from avatar.rig.colors import SKIN, rig_vertex_colors
+    from avatar.rig.face_detail import paint_face_detail
+
+    base = rig_vertex_colors(head_data)
+    painted = paint_face_detail(head_data, base)
+    assert painted.shape == base.shape and painted.dtype == np.float32 and 0 <= painted.min() and painted.max() <= 1
+    v = head_data.v_template
+    middles = [0.5 * (v[105] + v[52]), 0.5 * (v[334] + v[282])]  # halfway between each brow's upper and lower edge
+    brows = [int(np.linalg.norm(v - m, axis=1).argmin()) for m in middles]
+    forehead = 151  # MediaPipe's mid-forehead
+    luminance = painted.mean(1)
+    assert luminance[brows].max() < 0.6 * luminance[forehead]  # dark brows on lighter skin
+    cheeks = [50, 280]
+    assert (painted[cheeks, 0] - painted[cheeks, 2]).min() > SKIN[0] - SKIN[2]  # warmer (redder) than plain skin
+    inner_corner = head_data.named_landmarks["right_eye_inner"]  # a concave place: in shadow
+    assert luminance[inner_corner] < 0.9 * luminance[forehead]
+    assert np.array_equal(paint_face_detail(head_data, base, seed=0), painted)  # repeatable
+    teeth = head_data.regions["teeth"]
+    assert np.array_equal(painted[teeth], base[teeth])  # only the face is painted
