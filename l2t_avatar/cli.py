@@ -229,7 +229,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
             print(
                 f"speaking style from the video's sound: {style.folder_note()}; held-out jaw range "
                 f"{held.get('jaw_range_ratio', float('nan')):.2f}x the tracked (generic "
-                f"{style.metrics.get('generic', {}).get('jaw_range_ratio', float('nan')):.2f}x)"
+                f"{style.metrics.get('generic', {}).get('jaw_range_ratio', float('nan')):.2f}x); "
+                f"{style.metrics.get('seconds', float('nan')):.1f} s"
             )
             resyn = style.metrics.get("resynthesis", {})
             if resyn:

@@ -17,6 +17,7 @@ vertex error).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,7 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
     folder = Path(folder)
     if not has_audio_track(video):
         return None  # a video without sound fits as it always did
+    start = time.perf_counter()
     audio = read_audio(video)
     tracked = read_tracked_folder(folder / "tracked", rig.num_vertices, rig.num_expressions)
     seconds = len(tracked.video_frames) / tracked.fps
@@ -161,6 +163,7 @@ def fit_style(video: str | Path, folder: str | Path, rig, log=print, checkpoint:
         log("note: the sound does not reach the end of the video (held out for checking the style); fitted without a speaking style")
         return None
     style.metrics["resynthesis"] = resynthesis(folder, tracked, generic, style, rig, device)
+    style.metrics["seconds"] = round(time.perf_counter() - start, 2)  # what the style adds to a fit
     style.save(folder)
     write_wav(folder / "speech.wav", audio)
     metrics_path = folder / "metrics.json"
