@@ -83,7 +83,9 @@ _INTERPRETED_KERNEL = textwrap.dedent(
         rest = avatar.neutral_vertices()
         verts = torch.cat([rest, rest + 0.01 * torch.randn_like(rest), torch.randn_like(rest)])  # incl. triangles in every orientation
         want = model.to_world(verts, faces)
-        means, quats, scales = FusedWorld(model, faces)(verts)
+        fused = FusedWorld(model, faces)
+        means, quats, scales = fused(verts)
+    assert fused.matches(model, verts)
     print(max((means - want.means).abs().max().item(), (quats - want.quats).abs().max().item(), (scales - want.scales).abs().max().item()))
     """
 )
@@ -104,3 +106,28 @@ def test_fused_kernel_matches_the_differentiable_path_on_cuda():
     _assert_batches_match(avatar, motion, 4, graphs=False)  # fused, no graphs
     assert FramePoser(avatar, graphs=False).fused_world is not None
     assert FramePoser(avatar, fused=False).fused_world is None
+
+
+def test_a_fused_kernel_that_fails_or_disagrees_is_left_off_with_a_note(monkeypatch, capsys):
+    from avatar.render import fused_world, poser
+
+    avatar = load_avatar()
+    monkeypatch.setattr(fused_world, "available", lambda device: True)
+
+    def broken(self, verts):
+        raise RuntimeError("no C compiler\nmore detail")
+
+    monkeypatch.setattr(fused_world.FusedWorld, "__call__", broken)
+    assert poser._fused_world(avatar) is None
+    assert "fused posing kernel is off on this machine (RuntimeError: no C compiler)" in capsys.readouterr().err
+
+    def off(self, verts):
+        w = avatar.model.to_world(verts, avatar.rig.faces)
+        return w.means + 1e-3, w.quats, w.scales  # a millimetre out
+
+    monkeypatch.setattr(fused_world.FusedWorld, "__call__", off)
+    assert poser._fused_world(avatar) is None
+    assert "differs from the reference" in capsys.readouterr().err
+    # the poser then renders with the reference path
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.12)
+    _assert_batches_match(avatar, motion, 3, graphs=False)

@@ -117,6 +117,14 @@ class FusedWorld:
             self.local_scales = torch.exp(model.log_scales.detach()).float().contiguous()
             self.local_quats = torch.nn.functional.normalize(model.rotations.detach(), dim=-1).float().contiguous()
 
+    def matches(self, model, verts: torch.Tensor, tolerance: float = 1e-4) -> bool:
+        """Whether the kernel gives ``model.to_world``'s means, quaternions and scales on ``verts``
+        (within ``tolerance``): checked once before trusting it on a new machine."""
+        with torch.no_grad():
+            want = model.to_world(verts, self.faces.long())
+            got = self(verts)
+        return all(float((a - b).abs().max()) <= tolerance for a, b in zip(got, (want.means, want.quats, want.scales)))
+
     def __call__(self, verts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         verts = verts.float().contiguous()
         b, n = verts.shape[0], self.binding.shape[0]

@@ -13,6 +13,7 @@ that fitting uses), made fast for playback:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -68,8 +69,19 @@ class FramePoser:
 
 
 def _fused_world(avatar: Avatar):
-    """The fused posing kernel for this avatar, or None where it cannot run (no CUDA or no Triton).
-    Imported here, not at the top: the CPU path never loads Triton."""
+    """The fused posing kernel for this avatar, or None where it cannot run (no CUDA or no Triton)
+    or does not give the reference path's result on the avatar's rest pose (then a note says so and
+    the tensor operations are used). Imported here, not at the top: the CPU path never loads Triton."""
     from avatar.render import fused_world
 
-    return fused_world.FusedWorld(avatar.model, avatar.rig.faces) if fused_world.available(avatar.device) else None
+    if not fused_world.available(avatar.device):
+        return None
+    fused = fused_world.FusedWorld(avatar.model, avatar.rig.faces)
+    try:
+        if fused.matches(avatar.model, avatar.neutral_vertices()):
+            return fused
+        problem = "its result differs from the reference path's"
+    except Exception as exc:  # Triton could not build or launch it here: the reference path still works
+        problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    print(f"note: the fused posing kernel is off on this machine ({problem}); rendering goes on without it", file=sys.stderr)
+    return None
