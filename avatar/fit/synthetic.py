@@ -50,9 +50,12 @@ def backdrop(size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = DEFAULT_FPS, batch: int = 8) -> tuple[np.ndarray, dict]:
-    """The clip's frames [N, size, size, 3] uint8 and the truth: motion parameters and the camera."""
-    motion = synthetic_motion(avatar, num_frames, fps)
+def synthetic_frames(
+    avatar: Avatar, num_frames: int, size: int, fps: float = DEFAULT_FPS, batch: int = 8, motion: dict[str, torch.Tensor] | None = None
+) -> tuple[np.ndarray, dict]:
+    """The clip's frames [N, size, size, 3] uint8 and the truth: motion parameters and the camera.
+    motion: rig parameters [N, D] to play (default: synthetic_motion's)."""
+    motion = synthetic_motion(avatar, num_frames, fps) if motion is None else motion
     dev = avatar.device
     target, distance = head_framing(avatar)
     cam = orbit_camera(target, distance * 1.2, 0.0, 0.0, 20.0, size, size)
@@ -75,10 +78,18 @@ def synthetic_frames(avatar: Avatar, num_frames: int, size: int, fps: float = DE
     return np.concatenate(frames), truth
 
 
-def render_synthetic_clip(avatar: Avatar, path: str | Path, num_frames: int, size: int, fps: float = DEFAULT_FPS) -> dict:
-    """Write the clip to `path` (MP4); return the truth (see synthetic_frames)."""
-    frames, truth = synthetic_frames(avatar, num_frames, size, fps)
-    with Mp4Writer(path, size, size, fps, quality=9) as writer:
+def render_synthetic_clip(
+    avatar: Avatar,
+    path: str | Path,
+    num_frames: int,
+    size: int,
+    fps: float = DEFAULT_FPS,
+    motion: dict[str, torch.Tensor] | None = None,
+    audio: str | Path | None = None,
+) -> dict:
+    """Write the clip to `path` (MP4, with `audio` as its sound when given); return the truth (see synthetic_frames)."""
+    frames, truth = synthetic_frames(avatar, num_frames, size, fps, motion=motion)
+    with Mp4Writer(path, size, size, fps, audio=audio, quality=9) as writer:
         for frame in frames:
             writer.write(frame)
     return truth
