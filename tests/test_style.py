@@ -188,3 +188,16 @@ def test_syncnet3d_finds_how_far_the_picture_lags_the_sound(generic, head):
     tracked, frames = _styled(generic, head, jaw_gain=1.8, mouth_gain=1.4, lag=6)  # 0.24 s late
     even = frames % 2 == 0  # the same clip filmed at 12.5 fps: 3 of its frames late
     assert expert_lag(audio, {k: v[even] for k, v in tracked.items()}, frames[even] // 2, 12.5, head) == 3
+
+
+def test_a_rig_the_expert_was_not_trained_on_falls_back_to_the_jaw_correlation(generic, head):
+    import copy
+
+    from audio2mesh.data.av_offset import expert_lag, video_lag
+
+    other = copy.deepcopy(head)
+    other.data.name = "another-head"  # same topology, but not the lips SyncNet3D learned
+    tracked, frames = _styled(generic, head, jaw_gain=1.8, mouth_gain=1.4, lag=4)
+    assert expert_lag(_audio(), tracked, frames, 25.0, other) is None
+    assert video_lag(_audio(), tracked, frames, 25.0, other, generic.params["jaw"][:, 0].numpy()) == (4, "jaw correlation")
+    assert video_lag(_audio(), tracked, frames, 25.0, head, generic.params["jaw"][:, 0].numpy()) == (4, "syncnet3d")
