@@ -263,6 +263,12 @@ def _cmd_prebuild(args: argparse.Namespace) -> None:
     state, seconds = prebuild()
     where = "in the installed gsplat package" if state == "prebuilt" else f"in {jit_cache_folder()}"
     print(f"gsplat's CUDA kernels are ready ({'compiled now' if state == 'compile' else 'already built'}, {where}; {seconds:.1f} s)")
+    from avatar.io.avatar_folder import load_avatar
+    from avatar.render.poser import FramePoser
+
+    # Triton compiles the fused posing kernel on its first use and caches it (~/.triton/cache): do that now too
+    fused = FramePoser(load_avatar(device="cuda"), graphs=False).fused_world is not None
+    print(f"the fused posing kernel is {'compiled and checked' if fused else 'off on this machine (the note above says why)'}")
 
 
 def _add_motion_args(p: argparse.ArgumentParser) -> None:
@@ -467,8 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile gsplat's CUDA kernels now, once per machine (otherwise the first CUDA render does, ~1 min)",
         description="gsplat's PyPI wheel carries no compiled kernels: the first CUDA render on a machine compiles them "
         "(about a minute) into torch's extension cache ($TORCH_EXTENSIONS_DIR, default ~/.cache/torch_extensions), "
-        "where every later run finds them. Run this after installing (e.g. while building a container image) so no "
-        "user command waits for it. Installing gsplat from source builds them into the package instead (README, 'Speed').",
+        "where every later run finds them; it also compiles the fused posing kernel (Triton, cached in ~/.triton/cache). "
+        "Run this after installing (e.g. while building a container image) so no user command waits for it. "
+        "Installing gsplat from source builds gsplat's kernels into the package instead (README, 'Speed').",
     )
     p.set_defaults(func=_cmd_prebuild)
 
