@@ -201,11 +201,12 @@ def audio_state(page) -> tuple[float, bool]:
 
 def test_uploaded_speech_fills_the_timeline_and_plays_in_sync(app, tab, tmp_path):
     page, session = tab()
-    wav = write_wav(tmp_path / "talk.wav", speech(3.0))
+    # 10 s: long enough that a loaded machine still clicks pause before the sound ends
+    wav = write_wav(tmp_path / "talk.wav", speech(10.0))
     upload(page, wav)
     wait_for(lambda: session.speech is not None, what="the upload to be animated")
-    assert session.motion.num_frames == 75 and session.speech_panel.timeline.max == pytest.approx(3.0)
-    page.get_by_text("75 frames at 25 fps").wait_for(timeout=10_000)
+    assert session.motion.num_frames == 250 and session.speech_panel.timeline.max == pytest.approx(10.0)
+    page.get_by_text("250 frames at 25 fps").wait_for(timeout=10_000)
 
     page.get_by_role("button", name="Play / pause").click()
     wait_for(
