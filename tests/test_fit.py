@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from avatar.fit.background import Background
-from avatar.fit.image_metrics import psnr, ssim
+from avatar.fit.image_metrics import masked_psnr, psnr, ssim
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, heldout_split
 from avatar.fit.pipeline import work_folder
 from avatar.fit.synthetic import render_synthetic_clip
@@ -43,6 +43,9 @@ def test_fit_writes_an_avatar_that_reproduces_the_video(fitted, clip):
     assert metrics["frames"] == {"video": 16, "used": 16, "dropped": 0}
     assert metrics["heldout"]["frames"] == 2 and metrics["train"]["frames"] == 14
     assert metrics["heldout"]["psnr"] > 25 and metrics["heldout"]["ssim"] > 0.85
+    regions = metrics["heldout"]["psnr_by_region"]
+    assert sorted(regions) == ["background", "face", "head", "mouth"]
+    assert all(value > 20 for value in regions.values())
     assert metrics["tracking"]["landmark_error_px"] < 1.5
     avatar = load_avatar(fitted)  # what render and speak load
     assert avatar.model.num_gaussians == metrics["gaussians"] >= len(avatar.rig.faces)
@@ -343,3 +346,14 @@ def test_landmarks_file_from_another_machine(clip, tmp_path, capsys):
     assert "of another video" in capsys.readouterr().err
     lm.write_bytes(b"not an npz")
     assert main(["fit", str(clip[0]), "--landmarks", str(lm), "-o", str(tmp_path / "other"), "--device", "cpu", "--quiet"]) == 2
+
+
+def test_masked_psnr_scores_only_the_masked_pixels():
+    truth = torch.zeros(2, 4, 4, 3)
+    pred = torch.full((2, 4, 4, 3), 0.5)
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[0, :2] = True
+    pred[0, :2] = 0.1  # inside the mask: error 0.1 -> 20 dB; outside: 0.5 -> 6.02 dB
+    got = masked_psnr(pred, truth, mask)
+    assert got[0].item() == pytest.approx(20.0, abs=1e-4) and torch.isnan(got[1])
+    assert masked_psnr(pred, truth, ~mask)[1].item() == pytest.approx(6.0206, abs=1e-3)

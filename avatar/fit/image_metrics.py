@@ -40,3 +40,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR in dB per image [B] for images in [0, 1]."""
     mse = (a - b).square().flatten(1).mean(1).clamp_min(1e-10)
     return -10.0 * torch.log10(mse)
+
+
+def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image [B] over the pixels where `mask` [B, H, W] is set; NaN for an image
+    whose mask is empty."""
+    weight = mask.to(a.dtype)[..., None]
+    area = weight.flatten(1).sum(1) * a.shape[-1]
+    mse = ((a - b).square() * weight).flatten(1).sum(1) / area.clamp_min(1)
+    out = -10.0 * torch.log10(mse.clamp_min(1e-10))
+    return torch.where(area > 0, out, torch.full_like(out, float("nan")))

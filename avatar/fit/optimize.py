@@ -27,7 +27,7 @@ from avatar.errors import L2TError
 from avatar.fit.background import Background, median_background
 from avatar.fit.densify import GradientDensify
 from avatar.fit.footprint import triangle_footprints
-from avatar.fit.image_metrics import psnr, ssim, ssim_map
+from avatar.fit.image_metrics import masked_psnr, psnr, ssim, ssim_map
 from avatar.fit.mouth_prior import mouth_prior
 from avatar.fit.regions import FACE, HEAD, MOUTH, SOLID, region_labels
 from avatar.gaussians import GaussianAvatarModel, triangle_frames
@@ -332,22 +332,31 @@ class GaussianFitter:
 
     @torch.no_grad()
     def evaluate(self, frames: np.ndarray, batch: int = 8) -> dict:
-        """Mean PSNR and SSIM of the avatar over its background against the frames, and how solid the
-        avatar is inside the tracked mesh's silhouette: its mean alpha there and the share of those
-        pixels it leaves more than 10% see-through."""
+        """Mean PSNR and SSIM of the avatar over its background against the frames; PSNR by region
+        of the tracked mesh (the face oval, the mouth, the grown head, and the background outside
+        it), so a moving background is told apart from the avatar; and how solid the avatar is
+        inside the tracked mesh's silhouette: its mean alpha there and the share of those pixels
+        it leaves more than 10% see-through."""
         if len(frames) == 0:
             return {"frames": 0}
-        p, s, alpha_sum, thin, area = [], [], 0.0, 0.0, 0.0
+        regions = {"face": FACE, "mouth": MOUTH, "head": HEAD}
+        p, s, by_region, alpha_sum, thin, area = [], [], {name: [] for name in [*regions, "background"]}, 0.0, 0.0, 0.0
         for f in torch.from_numpy(np.asarray(frames)).long().to(self.device).split(batch):
             _, alpha, pred = self.renderer.render(self.state, f)
-            target = self.renderer.targets(f)
-            p.append(psnr(pred.clamp(0, 1), target))
-            s.append(ssim(pred.clamp(0, 1), target))
-            inside = (pick_frames(self.label_store, f, self.device) & SOLID) > 0
+            pred, target = pred.clamp(0, 1), self.renderer.targets(f)
+            p.append(psnr(pred, target))
+            s.append(ssim(pred, target))
+            labels = pick_frames(self.label_store, f, self.device)
+            for name, bit in regions.items():
+                by_region[name].append(masked_psnr(pred, target, (labels & bit) > 0))
+            by_region["background"].append(masked_psnr(pred, target, (labels & HEAD) == 0))
+            inside = (labels & SOLID) > 0
             alpha_sum += float(alpha[..., 0][inside].sum())
             thin += float((alpha[..., 0][inside] < 0.9).sum())
             area += float(inside.sum())
         out = {"frames": len(frames), "psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
+        region_means = {name: torch.cat(values).nanmean() for name, values in by_region.items()}
+        out["psnr_by_region"] = {name: float(v) for name, v in region_means.items() if not torch.isnan(v)}
         if area:
             out["silhouette"] = {"mean_alpha": alpha_sum / area, "see_through": thin / area}
         return out

@@ -66,9 +66,16 @@ class FitResult:
         return (
             f"wrote {self.folder}: {m['frames']['used']} frames used ({m['frames']['dropped']} without a face), "
             f"{m['gaussians']} Gaussians, held-out PSNR {held.get('psnr', float('nan')):.2f} dB / "
-            f"SSIM {held.get('ssim', float('nan')):.3f}, "
+            f"SSIM {held.get('ssim', float('nan')):.3f}{_region_note(held)}, "
             f"{m['seconds']['total']:.0f} s on {m['device']}"
         )
+
+
+def _region_note(held: dict) -> str:
+    """' (face 27.1, mouth 25.3 dB)': the held-out PSNR where the avatar is, apart from the background."""
+    regions = held.get("psnr_by_region", {})
+    shown = [f"{name} {regions[name]:.1f}" for name in ("face", "mouth") if name in regions]
+    return f" ({', '.join(shown)} dB)" if shown else ""
 
 
 def work_folder(output: Path) -> Path:
