@@ -125,3 +125,25 @@ def test_landmark_rig_gives_the_full_rigs_landmarks(head):
     jaw_ref = args["jaw"].clone().requires_grad_(True)
     head.landmarks(head(**{**args, "jaw": jaw_ref}).vertices).square().sum().backward()
     assert torch.allclose(jaw.grad, jaw_ref.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_precomputed_posing_equals_the_rig_with_its_identity_folded_in():
+    from avatar.rig.precomputed import PrecomputedPosing
+
+    rig = Rig(_tiny_rig())
+    g = torch.Generator().manual_seed(0)
+    shape, offsets = torch.randn(2, generator=g), torch.randn(6, 3, generator=g) * 0.05
+    posing = PrecomputedPosing(rig, shape, offsets)
+    b = 3
+    full = {
+        "expression": torch.randn(b, 3, generator=g),
+        "rotation": torch.randn(b, 3, generator=g) * 0.4,
+        "neck": torch.randn(b, 3, generator=g) * 0.3,
+        "jaw": torch.randn(b, 3, generator=g) * 0.3,
+        "eyes": torch.randn(b, 6, generator=g) * 0.2,
+        "translation": torch.randn(b, 3, generator=g),
+    }
+    six_d = {"jaw": torch.randn(b, 6, generator=g)}  # 6D rotations take the rig's own path
+    for params in (full, {"expression": full["expression"][:, :2], "jaw": full["jaw"]}, {"rotation": full["rotation"]}, six_d):
+        want = rig(shape=shape[None].expand(b, -1), vertex_offsets=offsets, batch_size=b, **params).vertices
+        assert torch.allclose(posing(params), want, atol=1e-5), sorted(params)

@@ -25,9 +25,11 @@ def _assert_batches_match(avatar, motion, batch, graphs):
     for start, count, world in poser.batches(motion, batch):
         assert start == seen
         ref = _reference(avatar, motion, start, start + count)
-        for name in ("means", "quats", "scales"):
+        # Playback poses the rig by other (precomputed) operations: vertices agree to ~1e-8 m, and a
+        # quaternion of a sub-millimetre triangle turns that rounding into up to ~3e-5.
+        for name, atol in (("means", 2e-6), ("quats", 1e-4), ("scales", 2e-6)):
             got, want = getattr(world, name)[:count].cpu(), getattr(ref, name).cpu()
-            assert torch.allclose(got, want, atol=2e-6, rtol=1e-5), name
+            assert torch.allclose(got, want, atol=atol, rtol=1e-5), name
         assert torch.equal(world.opacities.cpu(), ref.opacities.cpu())
         seen += count
     assert seen == motion.num_frames
@@ -48,6 +50,30 @@ def test_poser_poses_motions_of_vertices():
     with torch.no_grad():
         verts = avatar.vertices(params)
     _assert_batches_match(avatar, Motion({}, verts, params.fps), 3, graphs=False)
+
+
+def test_playback_posing_launches_a_third_fewer_operations_than_the_rig():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountKernels(TorchDispatchMode):  # operations that compute (views and reshapes launch nothing)
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.count += not any(isinstance(t, torch.Tensor) and t._is_view() for t in torch.utils._pytree.tree_leaves(out))
+            return out
+
+    avatar = load_avatar()
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.04)
+    poser = FramePoser(avatar, graphs=False, fused=False)
+    counts = {}
+    for name, pose in (("rig", avatar.posed_vertices), ("playback", poser.posing)):
+        with torch.no_grad(), CountKernels() as counter:
+            pose(motion.params)
+        counts[name] = counter.count
+    assert counts["playback"] <= 0.7 * counts["rig"], counts
 
 
 @pytest.mark.gpu

@@ -3,7 +3,8 @@
 The same result as ``avatar.world(avatar.vertices(motion, start, stop))`` (the differentiable path
 that fitting uses), made fast for playback:
 - the motion goes to the device once, not batch by batch;
-- the constant parts (opacities, SH) are computed once;
+- the constant parts (opacities, SH, the identity's blend shapes) are computed once, and the rig
+  poses through PrecomputedPosing (avatar/rig/precomputed.py): about 60 operations a batch, not 90;
 - on CUDA, triangle frames and local to world are one Triton kernel (fused_world.py) instead of
   some 120 tensor operations over every Gaussian of every frame;
 - on CUDA the per-frame chain (blendshapes, skinning, then the above) is one captured CUDA graph
@@ -22,6 +23,7 @@ from avatar.avatar import Avatar
 from avatar.gaussians import WorldGaussians
 from avatar.motion import Motion
 from avatar.render.cuda_graph import GraphedCall
+from avatar.rig.precomputed import PrecomputedPosing
 
 
 class FramePoser:
@@ -36,10 +38,11 @@ class FramePoser:
         model = avatar.model
         self.opacities = torch.sigmoid(model.opacity_logits.detach())  # [N]
         self.sh = model.sh.detach()  # [N, K, 3]
+        self.posing = PrecomputedPosing(avatar.rig, avatar.shape, avatar.vertex_offsets)
         self._pose = GraphedCall(self._pose_eager) if self.graphs else self._pose_eager
 
     def _pose_eager(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        verts = inputs["vertices"] if "vertices" in inputs else self.avatar.posed_vertices(inputs)
+        verts = inputs["vertices"] if "vertices" in inputs else self.posing(inputs)
         if self.fused_world is not None:
             return self.fused_world(verts)
         world = self.avatar.world(verts)
