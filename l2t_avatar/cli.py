@@ -182,6 +182,7 @@ def _cmd_export_ply(args: argparse.Namespace) -> None:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from avatar.device import resolve_device
+    from avatar.fit.optimize import OptimizeConfig
     from avatar.fit.pipeline import FitOptions, fit_avatar
     from avatar.rig import load_rig
 
@@ -207,6 +208,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         face_track = load_face_track(args.landmarks)
     opts = FitOptions(
         size=args.size,
+        gaussians=OptimizeConfig(sh_degree=args.sh_degree),
         iterations=args.iterations,
         resume=args.resume,
         progress=not args.quiet,
@@ -440,6 +442,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--size", type=int, default=512, help="crop size in pixels, even; smaller when the face is smaller in the video (default: 512)"
+    )
+    p.add_argument(
+        "--sh-degree",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=1,
+        help="spherical-harmonics degree of the Gaussians' colour: 0 is one colour each, no view dependence, "
+        "which a single camera rarely constrains (fewer coloured speckles at new angles); default: 1",
     )
     p.add_argument(
         "--tracked",

@@ -357,3 +357,18 @@ def test_masked_psnr_scores_only_the_masked_pixels():
     got = masked_psnr(pred, truth, mask)
     assert got[0].item() == pytest.approx(20.0, abs=1e-4) and torch.isnan(got[1])
     assert masked_psnr(pred, truth, ~mask)[1].item() == pytest.approx(6.0206, abs=1e-3)
+
+
+def test_sh_degree_zero_fits_one_colour_per_gaussian_and_renders(fitted, tmp_path):
+    from avatar.motion import demo_motion
+    from avatar.render.animate import avatar_cameras, render_frames
+
+    out = tmp_path / "flat"
+    args = ["fit", "--tracked", str(fitted / "tracked"), "-o", str(out), "--iterations", "10", "--sh-degree", "0"]
+    assert main([*args, "--device", "cpu", "--quiet"]) == 0
+    avatar = load_avatar(out)
+    assert avatar.model.sh_degree == 0 and avatar.model.sh.shape[1] == 1
+    assert json.loads((out / "metrics.json").read_text())["heldout"]["psnr"] > 20
+    motion = demo_motion(avatar.rig.data.expression_names, seconds=0.08)
+    frames = list(render_frames(avatar, motion, avatar_cameras(avatar, "front", motion.num_frames, 32)))
+    assert len(frames) == 2 and frames[0].shape == (32, 32, 3) and frames[0].std() > 5
