@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from avatar.fit.background import Background
-from avatar.fit.image_metrics import masked_psnr, psnr, ssim
+from avatar.fit.background import Background, median_background, median_sample
+from avatar.fit.image_metrics import masked_psnr, psnr, ssim, ssim_map
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, heldout_split
 from avatar.fit.pipeline import work_folder
 from avatar.fit.synthetic import render_synthetic_clip
@@ -224,6 +224,53 @@ def test_image_metrics():
     assert torch.allclose(ssim(a, a), torch.ones(2))
     assert psnr(a, (a + 0.1).clamp(0, 1)).min() > 20
     assert ssim(a, torch.rand_like(a)).max() < 0.2
+
+
+def test_separable_ssim_equals_the_2d_gaussian_window():
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(2, 20, 26, 3, generator=g)
+    b = (a + 0.2 * torch.rand(a.shape, generator=g)).clamp(0, 1)
+    x, y = a.permute(0, 3, 1, 2), b.permute(0, 3, 1, 2)
+    taps = torch.exp(-((torch.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
+    window = (taps[:, None] * taps[None, :] / taps.sum() ** 2).expand(3, 1, 11, 11)
+
+    def blur(t):
+        return torch.nn.functional.conv2d(torch.nn.functional.pad(t, [5] * 4, mode="replicate"), window, groups=3)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    expected = (((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))).mean(1)
+    assert torch.allclose(ssim_map(a, b), expected, atol=1e-5)
+
+
+def test_median_background_skips_the_person_and_fills_what_is_never_free():
+    frames = np.zeros((5, 4, 4, 3), np.uint8)
+    frames[:, :, :, 0] = np.array([10, 20, 30, 200, 250], np.uint8)[:, None, None]
+    person = np.zeros((5, 4, 4), bool)
+    person[3:, 0, 0] = True  # the two brightest frames are the person there
+    person[:, 3, 3] = True  # never free
+    median = median_background(frames, person)
+    assert median[1, 1, 0] == 30 and median[0, 0, 0] == 20  # (the lower middle of 10, 20, 30 is 20)
+    assert median[3, 3, 0] == 30  # the median of the free pixels' medians
+    assert len(median_sample(1000)) == 48 and median_sample(1000)[-1] == 999 and len(median_sample(5)) == 5
+
+
+def test_batched_rasterizer_matches_one_frame_at_a_time(head):
+    from avatar.render.cameras import Camera, frame_head, orbit_camera, project_points
+    from avatar.render.mesh_raster import rasterize, rasterize_pixels
+
+    verts = head(jaw=torch.tensor([[0.2, 0, 0], [0.0, 0, 0]]), rotation=torch.tensor([[0, 0.4, 0], [0.1, -0.3, 0]])).vertices
+    target, dist = frame_head(head.v_template[head.region("face")])
+    cameras = [orbit_camera(target, dist, yaw, 0.0, 20.0, 48, 40) for yaw in (0.0, 30.0)]
+    w2c, Ks = torch.stack([c.world_to_cam for c in cameras]), torch.stack([c.K for c in cameras])
+    depth = (verts @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3])[..., 2]
+    both = rasterize_pixels(project_points(verts, w2c, Ks), depth, head.faces, 40, 48)
+    for i, camera in enumerate(cameras):
+        one = rasterize(Camera(w2c[i], Ks[i], 48, 40).transform(verts[i]), head.faces, camera)
+        assert (one.face_index >= 0).sum() > 100
+        assert torch.equal(both.face_index[i], one.face_index)
+        assert torch.allclose(both.depth[i], one.depth)
 
 
 def test_a_landmark_embedding_makes_a_rig_track_a_subset(head, tmp_path):

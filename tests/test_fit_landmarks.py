@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avatar.fit.crop import crop_frame, crop_intrinsics, head_boxes
+from avatar.fit.crop import crop_frames, crop_intrinsics, head_boxes
 from avatar.fit.landmarks import FACE_LANDMARKER_PATH, detect_faces
 
 
@@ -69,7 +69,7 @@ def test_crop_and_its_intrinsics_agree():
     frame[70:72, 90:92] = 255  # a 2x2 dot centred at (91, 71) (pixel i spans [i, i+1), as in gsplat)
     box = np.array([80.0, 60.0, 64.0])
     size = 128
-    crop = crop_frame(frame, box, size)
+    crop = crop_frames(frame[None], box[None], size)[0]
     K = np.array([[200.0, 0, 80], [0, 200.0, 60], [0, 0, 1]])
     Kc = crop_intrinsics(K, box, size)
     point = np.array([(91 - 80) / 200 * 3.0, (71 - 60) / 200 * 3.0, 3.0])  # a 3D point that projects to the dot

@@ -8,8 +8,6 @@ avatar's Gaussians do not learn the background.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,18 +16,21 @@ from torch import nn
 MEDIAN_SAMPLES = 48
 
 
-def median_background(frames: np.ndarray, person: np.ndarray, samples: int = MEDIAN_SAMPLES) -> np.ndarray:
-    """Per-pixel median over up to `samples` frames [N, H, W, 3] uint8, ignoring pixels where
-    `person` [N, H, W] is set; pixels never free take the median of all free pixels."""
-    pick = np.unique(np.linspace(0, len(frames) - 1, min(samples, len(frames))).round().astype(int))
-    stack = frames[pick].astype(np.float32)
-    stack[person[pick]] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels are handled below
-        median = np.nanmedian(stack, axis=0)
+def median_sample(num_frames: int, samples: int = MEDIAN_SAMPLES) -> np.ndarray:
+    """The frames (indices, evenly spread) that the background median looks at."""
+    return np.unique(np.linspace(0, num_frames - 1, min(samples, num_frames)).round().astype(int))
+
+
+def median_background(frames: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Per-pixel median (the lower middle value) over frames [N, H, W, 3] uint8, ignoring pixels
+    where `person` [N, H, W] is set; pixels never free take the median of all free pixels.
+    Give it a sample of a video's frames (`median_sample`), not all of them."""
+    stack = torch.from_numpy(np.ascontiguousarray(frames)).float()
+    stack[torch.from_numpy(np.ascontiguousarray(person))] = float("nan")
+    median = torch.nanmedian(stack, 0).values.numpy()
     never = np.isnan(median).any(-1)
     if never.all():
-        median[:] = np.median(frames[pick].reshape(-1, 3), axis=0)
+        median[:] = np.median(frames.reshape(-1, 3), axis=0)
     elif never.any():
         median[never] = np.median(median[~never], axis=0)
     return np.clip(median + 0.5, 0, 255).astype(np.uint8)

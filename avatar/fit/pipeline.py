@@ -20,8 +20,8 @@ import torch
 
 from avatar.avatar import Avatar
 from avatar.errors import L2TError
-from avatar.fit.background import median_background
-from avatar.fit.crop import crop_frame, crop_intrinsics, head_boxes
+from avatar.fit.background import median_background, median_sample
+from avatar.fit.crop import crop_frames, crop_intrinsics, head_boxes
 from avatar.fit.landmarks import FaceTrack, detect_faces
 from avatar.fit.optimize import GaussianFitter, OptimizeConfig, default_iterations, heldout_split
 from avatar.fit.regions import person_mask
@@ -139,13 +139,15 @@ def track_video(
         checkpoint=checkpoint,
     )
     seconds["tracking"] = time.perf_counter() - t
+    t = time.perf_counter()
     boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
     frames = vf.frames[track.frame_indices]
-    crops = np.stack([crop_frame(f, b, size) for f, b in zip(frames, boxes)])
+    crops = crop_frames(frames, boxes, size, rig.v_template.device)
     Ks = np.stack([crop_intrinsics(seq.K.cpu().numpy(), b, size) for b in boxes])
+    pick = median_sample(len(frames))
     with torch.no_grad():
-        verts = seq.vertices(rig)
+        verts = seq.vertices(rig, torch.from_numpy(pick))
         head = project_points(verts, TRACKING_VIEW.to(verts.device), seq.K.to(verts.device)).cpu().numpy()
     person = np.stack([person_mask(h, *vf.size) for h in head])
     data = TrackedFrames(
@@ -157,10 +159,11 @@ def track_video(
         vertex_offsets=seq.vertex_offsets.cpu(),
         fps=vf.fps,
         video_frames=track.frame_indices,
-        background=median_background(frames, person),
+        background=median_background(frames[pick], person),
         crop_boxes=boxes,
         rig=rig_reference(opts.rig_path),
     )
+    seconds["crops"] = time.perf_counter() - t
     info = {
         "frames": {"video": track.num_frames, "used": len(crops), "dropped": track.dropped},
         "tracking": {
@@ -206,14 +209,18 @@ def fit_avatar(
     else:
         if video is None:
             raise L2TError("give a video, or --tracked DIR")
+        t = time.perf_counter()
         vf = video if isinstance(video, VideoFrames) else read_video(video)
+        decode_seconds = time.perf_counter() - t
         if vf.scale < 1:
             log(f"{video}: {vf.source_size[0]}x{vf.source_size[1]} downscaled to {vf.size[0]}x{vf.size[1]}")
         data, info = track_video(
             vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track, checkpoint=work / "tracking.pt"
         )
+        t = time.perf_counter()
         with atomic_folder(own_tracked) as tmp:
             write_tracked_folder(tmp, data, rig.data.expression_names)
+        info["seconds"].update(decode=decode_seconds, write_tracked=time.perf_counter() - t)
         (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
         (work / "tracking.pt").unlink(missing_ok=True)  # the tracked folder supersedes it
     if data.num_frames < MIN_FRAMES:
@@ -230,14 +237,16 @@ def fit_avatar(
     cfg.checkpoint_every = max(100, cfg.iterations // 6)
     t = time.perf_counter()
     fitter = GaussianFitter(rig, data, train, cfg, device)
+    info["seconds"]["gaussian_setup"] = time.perf_counter() - t
     checkpoint = work / "checkpoint.pt"
     if opts.resume and checkpoint.is_file():
         fitter.load_checkpoint(checkpoint)
         log(f"resuming: Gaussians from iteration {fitter.iteration} of {cfg.iterations}")
     work.mkdir(parents=True, exist_ok=True)
     fitter.run(checkpoint, progress=opts.progress)
-    info["seconds"]["gaussians"] = time.perf_counter() - t
+    info["seconds"]["gaussians"] = time.perf_counter() - t  # setup included
 
+    t = time.perf_counter()
     train_eval = train[np.unique(np.linspace(0, len(train) - 1, min(100, len(train))).round().astype(int))]
     metrics = {
         **info,
@@ -249,6 +258,8 @@ def fit_avatar(
         "final_loss": float(np.mean(losses[-50:])) if (losses := fitter.read_losses()) else None,
         "heldout_rule": "the last 10% of the tracked frames are never trained on",
     }
+    metrics["seconds"]["evaluate"] = time.perf_counter() - t
+    t = time.perf_counter()
     avatar = Avatar(
         rig,
         fitter.avatar_model(),
@@ -265,6 +276,7 @@ def fit_avatar(
                     writer.write(frame)
         if tracked is None:
             shutil.copytree(own_tracked, tmp / "tracked", copy_function=link_or_copy)  # the work folder goes next
+        metrics["seconds"]["write_avatar"] = time.perf_counter() - t
         metrics["seconds"]["total"] = time.perf_counter() - start  # this run (a resumed run leaves out what was done before)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)

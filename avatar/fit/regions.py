@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from scipy.ndimage import binary_erosion
+from scipy.ndimage import binary_erosion, generate_binary_structure
 from scipy.spatial import ConvexHull, QhullError
 
-from avatar.render.cameras import Camera, project_points
-from avatar.render.mesh_raster import rasterize
+from avatar.render.cameras import project_points
+from avatar.render.mesh_raster import rasterize_pixels
 from avatar.rig import mediapipe_topology as mp
 from avatar.rig.model import Rig
 
@@ -70,17 +70,21 @@ def region_labels(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, 
 
 def silhouettes(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, Ks: torch.Tensor, width: int, height: int) -> np.ndarray:
     """Where the posed mesh covers each frame, shrunk by one pixel of a grid at most SOLID_RESOLUTION
-    wide (tracking is never exact at the outline): uint8 [B, H, W] in {0, 1}."""
+    wide (tracking is never exact at the outline): uint8 [B, H, W] in {0, 1}. All frames are
+    rasterized in one pass."""
     scale = min(1.0, SOLID_RESOLUTION / max(width, height))
     w, h = max(1, round(width * scale)), max(1, round(height * scale))
     resize = torch.diag(torch.tensor([w / width, h / height, 1.0], device=Ks.device))
-    out = np.zeros((len(vertices), height, width), np.uint8)
-    for i in range(len(vertices)):
-        camera = Camera(world_to_cam[i], resize @ Ks[i], w, h)
-        covered = (rasterize(camera.transform(vertices[i]), rig.faces.to(vertices.device), camera).face_index >= 0).cpu().numpy()
-        covered = binary_erosion(covered, iterations=1)
-        out[i] = np.asarray(Image.fromarray(covered.astype(np.uint8)).resize((width, height), Image.NEAREST))
-    return out
+    r, t = world_to_cam[..., :3, :3], world_to_cam[..., :3, 3]
+    depth = (vertices @ r.transpose(-1, -2) + t[..., None, :])[..., 2]
+    pixels = project_points(vertices, world_to_cam, resize @ Ks)
+    covered = (rasterize_pixels(pixels, depth, rig.faces.to(vertices.device), h, w).face_index >= 0).cpu().numpy()
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = generate_binary_structure(2, 1)  # erode each frame on its own
+    covered = binary_erosion(covered, structure=in_plane, iterations=1)
+    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(int), h - 1)  # nearest-neighbour upscale
+    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(int), w - 1)
+    return covered[:, rows[:, None], cols[None, :]].astype(np.uint8)
 
 
 def person_mask(head_points: np.ndarray, width: int, height: int) -> np.ndarray:

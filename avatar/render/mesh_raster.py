@@ -19,18 +19,27 @@ _NEAR = 1e-3
 
 @dataclass
 class Fragments:
-    face_index: torch.Tensor  # [H, W] long, -1 where no triangle covers the pixel
-    bary: torch.Tensor  # [H, W, 3] perspective-correct barycentric coordinates
-    depth: torch.Tensor  # [H, W] camera-space z, +inf on background
+    face_index: torch.Tensor  # [..., H, W] long, -1 where no triangle covers the pixel
+    bary: torch.Tensor  # [..., H, W, 3] perspective-correct barycentric coordinates
+    depth: torch.Tensor  # [..., H, W] camera-space z, +inf on background
 
 
 def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, camera: Camera) -> Fragments:
     """Rasterize camera-space vertices [V, 3] with faces [F, 3] into camera's image."""
-    h, w = camera.height, camera.width
-    device = verts_cam.device
     verts_cam = verts_cam.float()
-    pix = camera.project(verts_cam)  # [V, 2]
-    tri_xy, tri_z = pix[faces], verts_cam[faces][..., 2]  # [F, 3, 2], [F, 3]
+    frags = rasterize_pixels(camera.project(verts_cam)[None], verts_cam[None, :, 2], faces, camera.height, camera.width)
+    return Fragments(frags.face_index[0], frags.bary[0], frags.depth[0])
+
+
+def rasterize_pixels(pix: torch.Tensor, depth: torch.Tensor, faces: torch.Tensor, height: int, width: int) -> Fragments:
+    """Rasterize B projected meshes at once: pixel positions [B, V, 2] and camera-space depths
+    [B, V] of each mesh's vertices, faces [F, 3]; fragments [B, H, W]."""
+    h, w = height, width
+    device = pix.device
+    num_images, num_faces = pix.shape[0], faces.shape[0]
+    tri_xy = pix.float()[:, faces].reshape(-1, 3, 2)  # [B*F, 3, 2]
+    tri_z = depth.float()[:, faces].reshape(-1, 3)
+    first_pixel = torch.arange(num_images, device=device).repeat_interleave(num_faces) * (h * w)  # each triangle's image
     # Pixel centres sit at i + 0.5: candidate columns ceil(min - .5) .. floor(max - .5).
     lo = torch.ceil(tri_xy.min(1).values - 0.5).long()
     hi = torch.floor(tri_xy.max(1).values - 0.5).long()
@@ -67,25 +76,26 @@ def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, camera: Camera) -> F
             if not inside.any():
                 continue
             lam = lam[inside]
-            fidx = chunk[:, None].expand_as(inside)[inside]
-            inv_z = lam / tri_z[fidx]
-            depth = 1.0 / inv_z.sum(-1)
-            cand_bary.append(inv_z * depth[:, None])
-            cand_depth.append(depth)
-            cand_face.append(fidx)
+            tidx = chunk[:, None].expand_as(inside)[inside]
+            inv_z = lam / tri_z[tidx]
+            depth_here = 1.0 / inv_z.sum(-1)
+            cand_bary.append(inv_z * depth_here[:, None])
+            cand_depth.append(depth_here)
+            cand_face.append(tidx)
             p = px[inside]
-            cand_pix.append(p[:, 1] * w + p[:, 0])
+            cand_pix.append(first_pixel[tidx] + p[:, 1] * w + p[:, 0])
 
-    face_index = torch.full((h * w,), -1, dtype=torch.long, device=device)
-    bary = torch.zeros(h * w, 3, device=device)
-    zbuf = torch.full((h * w,), float("inf"), device=device)
+    total = num_images * h * w
+    face_index = torch.full((total,), -1, dtype=torch.long, device=device)
+    bary = torch.zeros(total, 3, device=device)
+    zbuf = torch.full((total,), float("inf"), device=device)
     if cand_pix:
         pix_all, depth_all = torch.cat(cand_pix), torch.cat(cand_depth)
         zbuf.scatter_reduce_(0, pix_all, depth_all, reduce="amin")
         win = depth_all <= zbuf[pix_all]
-        face_index[pix_all[win]] = torch.cat(cand_face)[win]
+        face_index[pix_all[win]] = torch.cat(cand_face)[win] % num_faces
         bary[pix_all[win]] = torch.cat(cand_bary)[win]
-    return Fragments(face_index.view(h, w), bary.view(h, w, 3), zbuf.view(h, w))
+    return Fragments(face_index.view(num_images, h, w), bary.view(num_images, h, w, 3), zbuf.view(num_images, h, w))
 
 
 def _edge(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""A rig with one identity folded in, for posing many frames fast (playback; no gradients needed).
+"""A rig with one identity folded in, for posing many frames fast (playback, and fitting with the identity fixed).
 
 `Rig.forward` recomputes, every frame, what never changes for one avatar: the identity's blend
 shapes, the joint regressor over the whole mesh, one Rodrigues evaluation per joint, and the
@@ -47,6 +47,10 @@ class PrecomputedPosing:
 
     @torch.no_grad()
     def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.pose(params)
+
+    def pose(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Vertices [B, V, 3], differentiable in the parameters (the fit's per-frame corrections)."""
         rig = self.rig
         batch = _batch(params)
         if not self.supports(params):
