@@ -52,7 +52,7 @@ def test_poser_poses_motions_of_vertices():
     _assert_batches_match(avatar, Motion({}, verts, params.fps), 3, graphs=False)
 
 
-def test_playback_posing_launches_a_third_fewer_operations_than_the_rig():
+def test_playback_posing_launches_a_fifth_fewer_operations_than_the_rig():
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class CountKernels(TorchDispatchMode):  # operations that compute (views and reshapes launch nothing)
@@ -73,7 +73,8 @@ def test_playback_posing_launches_a_third_fewer_operations_than_the_rig():
         with torch.no_grad(), CountKernels() as counter:
             pose(motion.params)
         counts[name] = counter.count
-    assert counts["playback"] <= 0.7 * counts["rig"], counts
+    # (a third fewer before the rig itself converted all its joint rotations in one batch)
+    assert counts["playback"] <= 0.8 * counts["rig"], counts
 
 
 @pytest.mark.gpu

@@ -310,7 +310,8 @@ def track_sequence(
             opt.step()
             sched.step()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.2e}", refresh=False)
+            if step % 20 == 0:  # reading the loss waits for the GPU: not every step
+                bar.set_postfix(loss=f"{loss.item():.2e}", refresh=False)
             if checkpoint is not None and time.monotonic() - saved_at >= cfg.checkpoint_seconds:
                 _write_tracking_checkpoint(checkpoint, variables, stage, step + 1, opt, sched)
                 saved_at = time.monotonic()

@@ -105,14 +105,17 @@ class Rig(nn.Module):
     def joint_rotations(self, rotation, neck, jaw, eyes, batch: int) -> torch.Tensor:
         """Local rotation matrices of every joint: [B, J, 3, 3] (identity where not given)."""
         eye3 = torch.eye(3, dtype=self.v_template.dtype, device=self.v_template.device)
-        mats = [eye3.expand(batch, 3, 3)] * self.num_joints
-        for j, rot in ((0, rotation), (1, neck), (2, jaw)):
-            if rot is not None and j < self.num_joints:
-                mats[j] = to_rotation_matrix(rot)
+        given = {j: rot for j, rot in ((0, rotation), (1, neck), (2, jaw)) if rot is not None and j < self.num_joints}
         if eyes is not None and self.num_joints >= 5:
             half = eyes.shape[-1] // 2
-            mats[3] = to_rotation_matrix(eyes[:, :half])
-            mats[4] = to_rotation_matrix(eyes[:, half:])
+            given.update({3: eyes[:, :half], 4: eyes[:, half:]})
+        mats = [eye3.expand(batch, 3, 3)] * self.num_joints
+        if given and len({rot.shape[-1] for rot in given.values()}) == 1:  # one batched conversion for all joints
+            converted = to_rotation_matrix(torch.stack(list(given.values()), 1)).unbind(1)
+        else:
+            converted = [to_rotation_matrix(rot) for rot in given.values()]
+        for j, mat in zip(given, converted):
+            mats[j] = mat
         return torch.stack(mats, dim=1)
 
     def landmarks(self, vertices: torch.Tensor) -> torch.Tensor:
