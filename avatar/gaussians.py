@@ -34,7 +34,7 @@ def triangle_frames(verts: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Ten
     verts [..., V, 3], faces [F, 3] -> (rotation [..., F, 3, 3] with columns a0 a1 a2,
     scale [..., F], centre [..., F, 3]).
     """
-    v0, v1, v2 = verts[..., faces[:, 0], :], verts[..., faces[:, 1], :], verts[..., faces[:, 2], :]
+    v0, v1, v2 = verts[..., faces, :].unbind(-2)  # one gather (and one scatter backward) for the three corners
     e1, e2 = v1 - v0, v2 - v0
     a0 = torch.nn.functional.normalize(e1, dim=-1)
     a1 = torch.nn.functional.normalize(torch.linalg.cross(a0, e2, dim=-1), dim=-1)
@@ -117,7 +117,8 @@ class GaussianAvatarModel(nn.Module):
         rot, k, centre = triangle_frames(verts, faces)
         per_face = torch.cat([rot.flatten(-2), matrix_to_quaternion(rot), centre, k[..., None]], dim=-1)  # [B, F, 17]
         g = per_face[:, self.binding]  # [B, N, 17]
-        rot_g, quat_g, centre_g, k_g = g[..., :9].unflatten(-1, (3, 3)), g[..., 9:13], g[..., 13:16], g[..., 16:]
+        rot_g, quat_g, centre_g, k_g = g.split([9, 4, 3, 1], -1)  # split, not slices: one concatenation backward
+        rot_g = rot_g.unflatten(-1, (3, 3))
         means = k_g * (rot_g * self.xyz[None, :, None, :]).sum(-1) + centre_g
         log_scales, opacities = self.smoothed(smoothing)
         scales = k_g * torch.exp(log_scales)[None]
@@ -137,7 +138,8 @@ class GaussianAvatarModel(nn.Module):
         var = torch.exp(2 * self.log_scales)
         in_plane = torch.ones_like(var).scatter_(1, var.argmin(1, keepdim=True), 0.0)
         filtered = var + in_plane * smoothing[self.binding, None].square()
-        return 0.5 * torch.log(filtered), opacities * torch.sqrt(var.prod(-1) / filtered.prod(-1))
+        ratio = (var / filtered).unbind(-1)  # a product of three, not .prod(): a far cheaper backward
+        return 0.5 * torch.log(filtered), opacities * torch.sqrt(ratio[0] * ratio[1] * ratio[2])
 
     @torch.no_grad()
     def bake_smoothing(self, smoothing: torch.Tensor) -> None:

@@ -17,13 +17,14 @@ def joint_transforms(
     """
     rots: list[torch.Tensor] = []
     posed_joints: list[torch.Tensor] = []
+    local, rest = rotmats.unbind(1), joints.unbind(1)  # unbind, not per-joint indexing: one stack backward
     for j, parent in enumerate(parents):
         if parent < 0:
-            rots.append(rotmats[:, j])
-            posed_joints.append(joints[:, j])
+            rots.append(local[j])
+            posed_joints.append(rest[j])
         else:
-            offset = joints[:, j] - joints[:, parent]
-            rots.append(rots[parent] @ rotmats[:, j])
+            offset = rest[j] - rest[parent]
+            rots.append(rots[parent] @ local[j])
             posed_joints.append(posed_joints[parent] + (rots[parent] @ offset[..., None])[..., 0])
     world_rot = torch.stack(rots, dim=1)
     posed = torch.stack(posed_joints, dim=1)

@@ -66,12 +66,14 @@ class PrecomputedPosing:
                 raise ValueError(f"{n} expression coefficients given, the rig has {self.exprdirs.shape[0]}")
             verts = torch.addmm(self.base.reshape(1, -1), expression, self.exprdirs[:n]).reshape(batch, num_vertices, 3)
             joints = torch.addmm(self.joints_base.reshape(1, -1), expression, self.joints_expr[:n]).reshape(batch, num_joints, 3)
-        rotvecs = torch.zeros(batch, num_joints, 3, dtype=verts.dtype, device=verts.device)
+        zero = torch.zeros(batch, 3, dtype=verts.dtype, device=verts.device)
+        per_joint = [zero] * num_joints
         for name, j in JOINT_INPUTS:
             if name in params and j < num_joints:
-                rotvecs[:, j] = params[name]
+                per_joint[j] = params[name]
         if "eyes" in params and num_joints >= 5:
-            rotvecs[:, 3:5] = params["eyes"].reshape(batch, 2, 3)
+            per_joint[3], per_joint[4] = params["eyes"].reshape(batch, 2, 3).unbind(1)
+        rotvecs = torch.stack(per_joint, 1)  # [B, J, 3] (a stack: its gradient is views, no kernels)
         rotmats = axis_angle_to_matrix(rotvecs)  # [B, J, 3, 3], identity where a joint is not given
         if self.posedirs is not None:
             feature = (rotmats[:, 1:] - self.eye).reshape(batch, -1)

@@ -60,60 +60,48 @@ def to_rotation_matrix(rot: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"rotation must end in 3 (axis-angle) or 6 (6D), got shape {tuple(rot.shape)}")
 
 
+# Row k of the symmetric 4x4 matrix N(R) is 2 r_k q (up to sign), where r_k = 2 |q_k|: 1 + m00 + m11 + m22 = 4 w²
+# on the diagonal, m21 - m12 = 4 w x off it, and so on. Each entry is linear in R's nine entries.
+_N_TERMS = {  # (row, column): ((sign, i, j) of R's entries...), plus 1 on the diagonal
+    (0, 0): ((1, 0, 0), (1, 1, 1), (1, 2, 2)),
+    (1, 1): ((1, 0, 0), (-1, 1, 1), (-1, 2, 2)),
+    (2, 2): ((-1, 0, 0), (1, 1, 1), (-1, 2, 2)),
+    (3, 3): ((-1, 0, 0), (-1, 1, 1), (1, 2, 2)),
+    (0, 1): ((1, 2, 1), (-1, 1, 2)),
+    (0, 2): ((1, 0, 2), (-1, 2, 0)),
+    (0, 3): ((1, 1, 0), (-1, 0, 1)),
+    (1, 2): ((1, 0, 1), (1, 1, 0)),
+    (1, 3): ((1, 0, 2), (1, 2, 0)),
+    (2, 3): ((1, 1, 2), (1, 2, 1)),
+}
+_N_MAPS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _n_map(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A [9, 16], b [16]) with N(R).flatten() = R.flatten() @ A + b, made once per dtype and device."""
+    key = (dtype, device)
+    if key not in _N_MAPS:
+        a, b = torch.zeros(9, 4, 4, dtype=torch.float64), torch.zeros(4, 4, dtype=torch.float64)
+        for (row, col), terms in _N_TERMS.items():
+            for sign, i, j in terms:
+                a[3 * i + j, row, col] = a[3 * i + j, col, row] = sign
+            if row == col:
+                b[row, col] = 1.0
+        _N_MAPS[key] = (a.reshape(9, 16).to(dtype=dtype, device=device), b.reshape(16).to(dtype=dtype, device=device))
+    return _N_MAPS[key]
+
+
 def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
-    """[..., 3, 3] -> [..., 4] unit quaternions (w, x, y, z) with w >= 0."""
-    m = matrix
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    candidates = torch.stack(
-        [
-            1.0 + m00 + m11 + m22,
-            1.0 + m00 - m11 - m22,
-            1.0 - m00 + m11 - m22,
-            1.0 - m00 - m11 + m22,
-        ],
-        dim=-1,
-    )
-    best = candidates.argmax(-1, keepdim=True)
-    r = torch.sqrt(torch.clamp(candidates, min=1e-12))  # 2 * |component|
-    w = torch.stack(
-        [
-            r[..., 0] / 2,
-            (m[..., 2, 1] - m[..., 1, 2]) / (2 * r[..., 1]),
-            (m[..., 0, 2] - m[..., 2, 0]) / (2 * r[..., 2]),
-            (m[..., 1, 0] - m[..., 0, 1]) / (2 * r[..., 3]),
-        ],
-        -1,
-    )
-    x = torch.stack(
-        [
-            (m[..., 2, 1] - m[..., 1, 2]) / (2 * r[..., 0]),
-            r[..., 1] / 2,
-            (m[..., 0, 1] + m[..., 1, 0]) / (2 * r[..., 2]),
-            (m[..., 0, 2] + m[..., 2, 0]) / (2 * r[..., 3]),
-        ],
-        -1,
-    )
-    y = torch.stack(
-        [
-            (m[..., 0, 2] - m[..., 2, 0]) / (2 * r[..., 0]),
-            (m[..., 0, 1] + m[..., 1, 0]) / (2 * r[..., 1]),
-            r[..., 2] / 2,
-            (m[..., 1, 2] + m[..., 2, 1]) / (2 * r[..., 3]),
-        ],
-        -1,
-    )
-    z = torch.stack(
-        [
-            (m[..., 1, 0] - m[..., 0, 1]) / (2 * r[..., 0]),
-            (m[..., 0, 2] + m[..., 2, 0]) / (2 * r[..., 1]),
-            (m[..., 1, 2] + m[..., 2, 1]) / (2 * r[..., 2]),
-            r[..., 3] / 2,
-        ],
-        -1,
-    )
-    q = torch.stack([w, x, y, z], dim=-1)  # [..., 4 candidates, 4]
-    q = torch.gather(q, -2, best[..., None].expand(*best.shape[:-1], 1, 4)).squeeze(-2)
-    q = F.normalize(q, dim=-1)
+    """[..., 3, 3] -> [..., 4] unit quaternions (w, x, y, z) with w >= 0.
+
+    The row of N(R) (see _N_TERMS) with the largest diagonal entry is the quaternion scaled by a
+    positive number no smaller than 2, so it is normalised without any division by a small value:
+    one matrix product, a pick and a normalisation (few kernels forward and backward)."""
+    a, b = _n_map(matrix.dtype, matrix.device)
+    n = torch.addmm(b, matrix.reshape(-1, 9), a).view(*matrix.shape[:-2], 4, 4)
+    best = n.diagonal(dim1=-2, dim2=-1).argmax(-1)  # [...]
+    row = torch.gather(n, -2, best[..., None, None].expand(*best.shape, 1, 4)).squeeze(-2)
+    q = F.normalize(row, dim=-1)
     return torch.where(q[..., :1] < 0, -q, q)
 
 
