@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from scipy.ndimage import binary_erosion, generate_binary_structure
 from scipy.spatial import ConvexHull, QhullError
 
-from avatar.render.cameras import project_points
+from avatar.render.cameras import camera_points, project_points
 from avatar.render.mesh_raster import rasterize_pixels
 from avatar.rig import mediapipe_topology as mp
 from avatar.rig.model import Rig
@@ -75,8 +75,7 @@ def silhouettes(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, Ks
     scale = min(1.0, SOLID_RESOLUTION / max(width, height))
     w, h = max(1, round(width * scale)), max(1, round(height * scale))
     resize = torch.diag(torch.tensor([w / width, h / height, 1.0], device=Ks.device))
-    r, t = world_to_cam[..., :3, :3], world_to_cam[..., :3, 3]
-    depth = (vertices @ r.transpose(-1, -2) + t[..., None, :])[..., 2]
+    depth = camera_points(vertices, world_to_cam)[..., 2]
     pixels = project_points(vertices, world_to_cam, resize @ Ks)
     covered = (rasterize_pixels(pixels, depth, rig.faces.to(vertices.device), h, w).face_index >= 0).cpu().numpy()
     in_plane = np.zeros((3, 3, 3), bool)

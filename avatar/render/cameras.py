@@ -122,10 +122,15 @@ def motion_cameras(name: str, target, distance: float, num_frames: int, size: in
     return [preset_camera(name, target, distance, fov_deg, size)] * num_frames
 
 
+def camera_points(points: torch.Tensor, world_to_cam: torch.Tensor) -> torch.Tensor:
+    """World points [B, P, 3] -> camera-space points [B, P, 3]; world_to_cam [4, 4] or [B, 4, 4]."""
+    r, t = world_to_cam[..., :3, :3], world_to_cam[..., :3, 3]
+    return points @ r.transpose(-1, -2) + t[..., None, :]
+
+
 def project_points(points: torch.Tensor, world_to_cam: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """World points [B, P, 3] -> pixels [B, P, 2]; world_to_cam [4, 4] or [B, 4, 4], K [3, 3] or [B, 3, 3]."""
-    r, t = world_to_cam[..., :3, :3], world_to_cam[..., :3, 3]
-    cam = points @ r.transpose(-1, -2) + t[..., None, :]
+    cam = camera_points(points, world_to_cam)
     z = cam[..., 2:3].clamp(min=1e-6)
     focal = torch.stack([K[..., 0, 0], K[..., 1, 1]], -1)[..., None, :]
     centre = torch.stack([K[..., 0, 2], K[..., 1, 2]], -1)[..., None, :]

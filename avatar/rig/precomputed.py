@@ -1,12 +1,12 @@
 """A rig with one identity folded in, for posing many frames fast (playback, and fitting with the identity fixed).
 
 `Rig.forward` recomputes, every frame, what never changes for one avatar: the identity's blend
-shapes, the joint regressor over the whole mesh, one Rodrigues evaluation per joint, and the
-skinning as per-joint einsums. Here the identity (shape and vertex offsets) is folded into the
-template once, the joints' expression dependence becomes one small matrix, all joint rotations
-go through one batched Rodrigues, and skinning is one matrix product of the weights with every
-joint's [R | t]. Some 45 kernel launches a batch instead of about 90: on CUDA, where a batch of
-one frame is bound by launches, that is what the viewer and live speech wait for.
+shapes, the joint regressor over the whole mesh, and the skinning as per-joint einsums. Here the
+identity (shape and vertex offsets) is folded into the template once, the joints' expression
+dependence becomes one small matrix, the joint rotations come from the rig's one batched
+conversion, and skinning is one matrix product of the weights with every joint's [R | t]. Some
+45 kernel launches a batch instead of about 90: on CUDA, where a batch of one frame is bound by
+launches, that is what the viewer and live speech wait for.
 
 Same vertices as `Rig.forward` (to float32 rounding): tests/test_poser.py checks it.
 """
@@ -17,16 +17,13 @@ import torch
 
 from avatar.rig.lbs import joint_transforms
 from avatar.rig.model import Rig
-from avatar.rig.rotations import axis_angle_to_matrix
-
-JOINT_INPUTS = (("rotation", 0), ("neck", 1), ("jaw", 2))  # axis-angle parameter -> joint index; eyes are joints 3 and 4
 
 
 class PrecomputedPosing:
     """Poses `rig` with a fixed identity: call with rig parameters (name -> [B, D]) for vertices [B, V, 3]."""
 
     def __init__(self, rig: Rig, shape: torch.Tensor | None = None, vertex_offsets: torch.Tensor | None = None):
-        self.rig, self.shape, self.vertex_offsets = rig, shape, vertex_offsets
+        self.rig = rig
         with torch.no_grad():
             base = rig.shaped_vertices(shape[None] if shape is not None and shape.numel() else None, None, 1)[0]
             if vertex_offsets is not None:
@@ -40,11 +37,6 @@ class PrecomputedPosing:
             self.weights = rig.lbs_weights  # [V, J]
             self.eye = torch.eye(3, dtype=base.dtype, device=base.device)
 
-    def supports(self, params: dict[str, torch.Tensor]) -> bool:
-        """Whether these parameters take the fast path (axis-angle rotations; 6D ones go through the rig)."""
-        eyes = params.get("eyes")
-        return all(params[name].shape[-1] == 3 for name, _ in JOINT_INPUTS if name in params) and (eyes is None or eyes.shape[-1] == 6)
-
     @torch.no_grad()
     def __call__(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.pose(params)
@@ -53,9 +45,6 @@ class PrecomputedPosing:
         """Vertices [B, V, 3], differentiable in the parameters (the fit's per-frame corrections)."""
         rig = self.rig
         batch = _batch(params)
-        if not self.supports(params):
-            shape = self.shape[None].expand(batch, -1) if self.shape is not None and self.shape.numel() else None
-            return rig(shape=shape, vertex_offsets=self.vertex_offsets, batch_size=batch, **params).vertices
         num_vertices, num_joints = self.base.shape[0], rig.num_joints
         verts = self.base.expand(batch, -1, -1)
         joints = self.joints_base.expand(batch, -1, -1)
@@ -66,21 +55,13 @@ class PrecomputedPosing:
                 raise ValueError(f"{n} expression coefficients given, the rig has {self.exprdirs.shape[0]}")
             verts = torch.addmm(self.base.reshape(1, -1), expression, self.exprdirs[:n]).reshape(batch, num_vertices, 3)
             joints = torch.addmm(self.joints_base.reshape(1, -1), expression, self.joints_expr[:n]).reshape(batch, num_joints, 3)
-        zero = torch.zeros(batch, 3, dtype=verts.dtype, device=verts.device)
-        per_joint = [zero] * num_joints
-        for name, j in JOINT_INPUTS:
-            if name in params and j < num_joints:
-                per_joint[j] = params[name]
-        if "eyes" in params and num_joints >= 5:
-            per_joint[3], per_joint[4] = params["eyes"].reshape(batch, 2, 3).unbind(1)
-        rotvecs = torch.stack(per_joint, 1)  # [B, J, 3] (a stack: its gradient is views, no kernels)
-        rotmats = axis_angle_to_matrix(rotvecs)  # [B, J, 3, 3], identity where a joint is not given
+        rotmats = rig.joint_rotations(params.get("rotation"), params.get("neck"), params.get("jaw"), params.get("eyes"), batch)
         if self.posedirs is not None:
             feature = (rotmats[:, 1:] - self.eye).reshape(batch, -1)
             verts = verts + (feature @ self.posedirs).reshape(batch, num_vertices, 3)
         world_rot, world_trans = joint_transforms(joints, rotmats, rig.parents)
-        per_joint = torch.cat([world_rot.reshape(batch, num_joints, 9), world_trans], -1)  # [B, J, 12]
-        blended = (self.weights @ per_joint).reshape(batch, num_vertices, 12)  # [B, V, 12]
+        transforms = torch.cat([world_rot.reshape(batch, num_joints, 9), world_trans], -1)  # [B, J, 12]
+        blended = (self.weights @ transforms).reshape(batch, num_vertices, 12)  # [B, V, 12]
         verts = (blended[..., :9].reshape(batch, num_vertices, 3, 3) @ verts[..., None])[..., 0] + blended[..., 9:]
         if "translation" in params:
             verts = verts + params["translation"][:, None, :]
