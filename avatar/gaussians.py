@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avatar.rig.rotations import matrix_to_quaternion, quaternion_to_matrix, right_product_matrix
+from avatar.render.fused_binding import bind_gaussians
+from avatar.rig.rotations import matrix_to_quaternion, quaternion_to_matrix
 
 SH_C0 = 0.28209479177387814
 
@@ -113,17 +114,11 @@ class GaussianAvatarModel(nn.Module):
         smoothing: optional [F] per-triangle anti-aliasing filter (see `smoothed`).
 
         Everything per triangle (frame, its quaternion) is computed once per triangle and
-        gathered to the Gaussians in one indexing; the per-Gaussian work is three products."""
+        applied to its Gaussians by `bind_gaussians` (one Triton kernel each way on CUDA)."""
         rot, k, centre = triangle_frames(verts, faces)
         per_face = torch.cat([rot.flatten(-2), matrix_to_quaternion(rot), centre, k[..., None]], dim=-1)  # [B, F, 17]
-        g = per_face[:, self.binding]  # [B, N, 17]
-        rot_g, quat_g, centre_g, k_g = g.split([9, 4, 3, 1], -1)  # split, not slices: one concatenation backward
-        rot_g = rot_g.unflatten(-1, (3, 3))
-        means = k_g * (rot_g * self.xyz[None, :, None, :]).sum(-1) + centre_g
         log_scales, opacities = self.smoothed(smoothing)
-        scales = k_g * torch.exp(log_scales)[None]
-        local = right_product_matrix(torch.nn.functional.normalize(self.rotations, dim=-1))  # [N, 4, 4]
-        quats = (local[None] * quat_g[:, :, None, :]).sum(-1)  # quat(R) * q_local
+        means, quats, scales = bind_gaussians(per_face, self.binding, self.xyz, log_scales, self.rotations)
         return WorldGaussians(means, quats, scales, opacities, self.sh, self.sh_degree)
 
     def smoothed(self, smoothing: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -187,7 +187,7 @@ def test_the_written_avatar_renders_as_the_fit_did(avatar, clip, fitted):
     """The filter is baked into the avatar the fit writes: no filter needed when it is rendered."""
     _, K, w2c = clip
     frames = torch.arange(2)
-    _, _, during = fitted.renderer.render(fitted.state, frames)
+    during = fitted.renderer.composite(fitted.state, frames, *fitted.renderer.render(fitted.state, frames))
     model = fitted.avatar_model()
     verts = fitted.renderer.vertices(frames, fitted.state)
     w = model.to_world(verts, avatar.rig.faces)

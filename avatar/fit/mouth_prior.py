@@ -56,15 +56,14 @@ class MouthPrior:
         return GaussianAvatarModel(*arrays)
 
     def penalty(self, model: GaussianAvatarModel) -> torch.Tensor:
-        """Mean squared distance of the interior Gaussians' base colour and opacity from the prior's."""
-        inside = self.interior[model.binding]
-        if not inside.any():
-            return model.sh.sum() * 0
-        tri = model.binding[inside]
-        rgb = model.sh[inside, 0] * SH_C0 + 0.5
-        colour = (rgb - self.color[tri]).square().sum(-1)
-        opacity = (torch.sigmoid(model.opacity_logits[inside]) - self.opacity[tri]).square()
-        return (colour + opacity).mean()
+        """Mean squared distance of the interior Gaussians' base colour and opacity from the prior's
+        (0 when no Gaussian is inside). Weighted by a mask rather than selected by it: a step
+        need not wait for the GPU to count them."""
+        tri = model.binding
+        inside = self.interior[tri].to(model.sh.dtype)
+        colour = (model.sh[:, 0] * SH_C0 + 0.5 - self.color[tri]).square().sum(-1)
+        opacity = (torch.sigmoid(model.opacity_logits) - self.opacity[tri]).square()
+        return ((colour + opacity) * inside).sum() / inside.sum().clamp_min(1.0)
 
 
 def interior_faces(rig: Rig) -> torch.Tensor:

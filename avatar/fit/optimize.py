@@ -28,9 +28,9 @@ from avatar.fit.background import Background, median_background, median_sample
 from avatar.fit.densify import GradientDensify
 from avatar.fit.footprint import triangle_footprints
 from avatar.fit.image_metrics import masked_psnr, psnr, ssim, ssim_map
-from avatar.fit.mouth_prior import mouth_prior
+from avatar.fit.mouth_prior import MouthPrior, mouth_prior
 from avatar.fit.regions import FACE, HEAD, MOUTH, SOLID, region_labels
-from avatar.gaussians import GaussianAvatarModel, triangle_frames
+from avatar.gaussians import GaussianAvatarModel, WorldGaussians, triangle_frames
 from avatar.io.atomic import atomic_path
 from avatar.io.torch_file import load_torch_file
 from avatar.io.tracked_folder import TrackedFrames
@@ -129,9 +129,13 @@ class FrameRenderer:
     def vertices(self, frames: torch.Tensor, state: FitState | None = None) -> torch.Tensor:
         return self.posing.pose(self.frame_params(frames, state))
 
-    def render(self, state: FitState, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(avatar over black [B,S,S,3], alpha [B,S,S,1], avatar over the background [B,S,S,3])."""
-        w = state.model.to_world(self.vertices(frames, state), self.rig.faces, state.smoothing)
+    def world(self, state: FitState, frames: torch.Tensor) -> WorldGaussians:
+        """The state's Gaussians posed for the frames (with their corrections)."""
+        return state.model.to_world(self.vertices(frames, state), self.rig.faces, state.smoothing)
+
+    def render(self, state: FitState, frames: torch.Tensor, world: WorldGaussians | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(avatar over black [B,S,S,3], alpha [B,S,S,1]); `world`: the frames' posed Gaussians if already made."""
+        w = self.world(state, frames) if world is None else world
         s = self.data.size
         out = render_gaussians(
             w.means,
@@ -146,9 +150,12 @@ class FrameRenderer:
             w.sh_degree,
             depth=False,
         )
-        rgb, alpha = out.rgb[:, 0], out.alpha[:, 0]
-        behind = state.background(frames, s) if state.background is not None else self.white.expand_as(rgb)
-        return rgb, alpha, rgb + (1 - alpha) * behind
+        return out.rgb[:, 0], out.alpha[:, 0]
+
+    def composite(self, state: FitState, frames: torch.Tensor, rgb: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The avatar [B,S,S,3] with alpha [B,S,S,1] over the state's background (white without one)."""
+        behind = state.background(frames, self.data.size) if state.background is not None else self.white.expand_as(rgb)
+        return rgb + (1 - alpha) * behind
 
     def targets(self, frames: torch.Tensor) -> torch.Tensor:
         """The frames' images in [0, 1] (over white outside the mask when the folder has masks)."""
@@ -161,6 +168,46 @@ class FrameRenderer:
     def mask(self, frames: torch.Tensor) -> torch.Tensor:
         """The frames' foreground masks [B, S, S] in {0, 1} (a folder with masks only)."""
         return pick_frames(self.masks, frames, self.device).float()
+
+
+def posed_with_priors(
+    renderer: FrameRenderer, state: FitState, mouth: MouthPrior | None, mouth_weight: float, frames: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A step's posed Gaussians (means, quats, scales, opacities) and the priors on the state: positions
+    and scales kept near their triangles, small per-frame corrections, the mouth interior near its prior."""
+    w = renderer.world(state, frames)
+    m = state.model
+    priors = 0.01 * torch.relu(m.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(m.log_scales.exp().amax(-1) - 0.6).mean()
+    priors = priors + 1e-2 * sum(d[frames].square().mean() for d in state.deltas.values())
+    if mouth is not None:
+        priors = priors + mouth_weight * mouth.penalty(m)
+    return w.means, w.quats, w.scales, w.opacities, priors
+
+
+def image_loss(
+    cfg: OptimizeConfig,
+    renderer: FrameRenderer,
+    state: FitState,
+    frames: torch.Tensor,
+    rgb: torch.Tensor,
+    alpha: torch.Tensor,
+    target: torch.Tensor,
+    labels: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """A step's image loss: L1 (mouth pixels weighted up) and SSIM of the avatar over its background
+    against the frames, and the alpha terms (the foreground masks, or: nothing outside the grown head,
+    the face and the mesh's silhouette covered)."""
+    pred = renderer.composite(state, frames, rgb, alpha)
+    weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
+    l1 = ((pred - target).abs() * weight).mean() / weight.mean()
+    loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
+    a = alpha[..., 0]
+    if mask is not None:
+        return loss + cfg.outside_weight * (a - mask).abs().mean()
+    loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
+    cover = FACE | SOLID if cfg.cover_silhouette else FACE
+    return loss + cfg.face_weight * ((1 - a) * ((labels & cover) > 0).float()).mean()
 
 
 def pick_frames(store: torch.Tensor, frames: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -253,24 +300,13 @@ class GaussianFitter:
         pick = torch.randint(len(self.train), (cfg.batch,), generator=self.generator)
         frames = self.train[pick.to(self.device)]
         self._set_lr()
-        rgb, alpha, pred = self.renderer.render(self.state, frames)
+        means, quats, scales, opacities, priors = posed_with_priors(self.renderer, self.state, self.mouth, cfg.mouth_prior_weight, frames)
+        m = self.state.model
+        rgb, alpha = self.renderer.render(self.state, frames, WorldGaussians(means, quats, scales, opacities, m.sh, m.sh_degree))
         target = self.renderer.targets(frames)
         labels = pick_frames(self.label_store, frames, self.device)
-        weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
-        l1 = ((pred - target).abs() * weight).mean() / weight.mean()
-        loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
-        a = alpha[..., 0]
-        if self.renderer.masks is not None:
-            loss = loss + cfg.outside_weight * (a - self.renderer.mask(frames)).abs().mean()
-        else:
-            loss = loss + cfg.outside_weight * (a * ((labels & HEAD) == 0).float()).mean()
-            cover = FACE | SOLID if cfg.cover_silhouette else FACE
-            loss = loss + cfg.face_weight * ((1 - a) * ((labels & cover) > 0).float()).mean()
-        m = self.state.model
-        if self.mouth is not None:
-            loss = loss + cfg.mouth_prior_weight * self.mouth.penalty(m)
-        loss = loss + 0.01 * torch.relu(m.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(m.log_scales.exp().amax(-1) - 0.6).mean()
-        loss = loss + 1e-2 * sum(d[frames].square().mean() for d in self.state.deltas.values())
+        mask = self.renderer.mask(frames) if self.renderer.masks is not None else None
+        loss = image_loss(cfg, self.renderer, self.state, frames, rgb, alpha, target, labels, mask) + priors
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         cfg.densify.after_backward(self.densify_state, m)
@@ -359,8 +395,8 @@ class GaussianFitter:
         regions = {"face": FACE, "mouth": MOUTH, "head": HEAD}
         p, s, by_region, alpha_sum, thin, area = [], [], {name: [] for name in [*regions, "background"]}, 0.0, 0.0, 0.0
         for f in torch.from_numpy(np.asarray(frames)).long().to(self.device).split(batch):
-            _, alpha, pred = self.renderer.render(self.state, f)
-            pred, target = pred.clamp(0, 1), self.renderer.targets(f)
+            rgb, alpha = self.renderer.render(self.state, f)
+            pred, target = self.renderer.composite(self.state, f, rgb, alpha).clamp(0, 1), self.renderer.targets(f)
             p.append(psnr(pred, target))
             s.append(ssim(pred, target))
             labels = pick_frames(self.label_store, f, self.device)
@@ -383,7 +419,8 @@ class GaussianFitter:
         """Side-by-side frames (default: every tracked frame): video | fit | avatar alone on white."""
         frames = np.arange(self.data.num_frames) if frames is None else np.asarray(frames)
         for f in torch.from_numpy(frames).long().to(self.device).split(batch):
-            rgb, alpha, pred = self.renderer.render(self.state, f)
+            rgb, alpha = self.renderer.render(self.state, f)
+            pred = self.renderer.composite(self.state, f, rgb, alpha)
             alone = rgb + (1 - alpha)
             row = torch.cat([self.renderer.targets(f), pred, alone], 2).clamp(0, 1)
             yield from (row * 255 + 0.5).to(torch.uint8).cpu().numpy()

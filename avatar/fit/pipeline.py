@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,6 +200,7 @@ def fit_avatar(
         shutil.rmtree(work)
     own_tracked = work / "tracked"
     info: dict = {"frames": {}, "tracking": {}, "seconds": {}}
+    writing: Future | None = None
     if tracked is not None:
         data = read_tracked_folder(tracked, rig.num_vertices, rig.num_expressions, size=None)
         info["frames"] = {"video": data.num_frames, "used": data.num_frames, "dropped": 0}
@@ -217,12 +219,12 @@ def fit_avatar(
         data, info = track_video(
             vf, "the video" if isinstance(video, VideoFrames) else str(video), rig, opts, face_track, checkpoint=work / "tracking.pt"
         )
-        t = time.perf_counter()
-        with atomic_folder(own_tracked) as tmp:
-            write_tracked_folder(tmp, data, rig.data.expression_names)
-        info["seconds"].update(decode=decode_seconds, write_tracked=time.perf_counter() - t)
-        (work / "tracking.json").write_text(json.dumps(info, indent=1) + "\n")
-        (work / "tracking.pt").unlink(missing_ok=True)  # the tracked folder supersedes it
+        info["seconds"]["decode"] = decode_seconds
+        # Written on a thread while the Gaussian stage runs (JPEG encoding releases the GIL); joined before
+        # the avatar folder is written. Until it is done, --resume redoes tracking from tracking.pt.
+        writer = ThreadPoolExecutor(max_workers=1)
+        writing = writer.submit(_save_tracking, data, rig, info["seconds"], json.dumps(info, indent=1) + "\n", work, own_tracked)
+        writer.shutdown(wait=False)  # the job runs on; nothing else is queued
     if data.num_frames < MIN_FRAMES:
         raise L2TError(f"{data.num_frames} tracked frames; fitting needs at least {MIN_FRAMES}")
 
@@ -245,6 +247,8 @@ def fit_avatar(
     work.mkdir(parents=True, exist_ok=True)
     fitter.run(checkpoint, progress=opts.progress)
     info["seconds"]["gaussians"] = time.perf_counter() - t  # setup included
+    if writing is not None:
+        writing.result()  # the tracked folder is complete (and its errors surface here)
 
     t = time.perf_counter()
     train_eval = train[np.unique(np.linspace(0, len(train) - 1, min(100, len(train))).round().astype(int))]
@@ -281,6 +285,17 @@ def fit_avatar(
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return FitResult(output, metrics, fitter)
+
+
+def _save_tracking(data: TrackedFrames, rig: Rig, seconds: dict, info_json: str, work: Path, folder: Path) -> None:
+    """Write the tracked folder, then the note that resuming may start from it (not from tracking.pt);
+    its time goes to `seconds` (it runs beside the Gaussian stage, not before it)."""
+    t = time.perf_counter()
+    with atomic_folder(folder) as tmp:
+        write_tracked_folder(tmp, data, rig.data.expression_names)
+    seconds["write_tracked"] = time.perf_counter() - t
+    (work / "tracking.json").write_text(info_json)
+    (work / "tracking.pt").unlink(missing_ok=True)  # the tracked folder supersedes it
 
 
 def link_or_copy(source: str, target: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from avatar.avatar import Avatar
+from avatar.io.tracked_folder import TrackedFrames
 from avatar.io.video import Mp4Writer
 from avatar.motion import DEFAULT_FPS
 from avatar.render.animate import head_framing
@@ -93,3 +94,22 @@ def render_synthetic_clip(
         for frame in frames:
             writer.write(frame)
     return truth
+
+
+def synthetic_tracked(avatar: Avatar, num_frames: int, size: int) -> TrackedFrames:
+    """A synthetic clip of `avatar` as the Gaussian stage receives it, tracked perfectly (its true
+    motion and camera): for measuring and testing that stage without landmarks or tracking."""
+    images, truth = synthetic_frames(avatar, num_frames, size)
+    params = {k: torch.from_numpy(v).float() for k, v in truth["motion"].items()}
+    for name, width in (("translation", 3), ("neck", 3), ("eyes", 6)):
+        params.setdefault(name, torch.zeros(num_frames, width))
+    return TrackedFrames(
+        images=images,
+        Ks=torch.from_numpy(truth["K"]).float().expand(num_frames, 3, 3).clone(),
+        world_to_cam=torch.from_numpy(truth["world_to_cam"]).float().expand(num_frames, 4, 4).clone(),
+        params=params,
+        shape=avatar.shape.cpu() if avatar.shape.numel() else torch.zeros(avatar.rig.num_shapes),
+        vertex_offsets=avatar.vertex_offsets.cpu() if avatar.vertex_offsets is not None else None,
+        fps=truth["fps"],
+        video_frames=np.arange(num_frames),
+    )

@@ -236,8 +236,8 @@ def track_sequence(
     def offsets() -> torch.Tensor:
         return smoother(free_offsets, cfg.offset_smoothing_steps)
 
-    def loss_terms(with_identity: bool):
-        offs = offsets() if with_identity else None
+    def loss_terms(with_identity: bool, offs: torch.Tensor | None):
+        """(the loss, each frame's landmark error), with the identity's vertex offsets `offs` when solved."""
         uv = project_points(landmark_rig(shape=shape[None].expand(n, -1), vertex_offsets=offs, **p), view, intrinsics())
         err = ((uv - target) / face_size[:, None, None]).square().sum(-1)  # [N, L]
         per_frame = (err * weights).sum(1) / weights.sum()
@@ -296,7 +296,7 @@ def track_sequence(
     for stage, (_, count, groups, with_identity) in enumerate(stages):
         if stage < start_stage:
             continue
-        opt = torch.optim.Adam(groups)
+        opt = torch.optim.Adam(groups, fused=dev.type == "cuda")  # fused: one kernel a group
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: cfg.lr_decay ** (i / max(c, 1)))
         first = 0
         if resumed and stage == start_stage:
@@ -304,7 +304,7 @@ def track_sequence(
             sched.load_state_dict(resumed["scheduler"])
             first = start_step
         for step in range(first, count):
-            loss, _ = loss_terms(with_identity)
+            loss, _ = loss_terms(with_identity, offsets() if with_identity else None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -317,7 +317,7 @@ def track_sequence(
                 saved_at = time.monotonic()
     bar.close()
     with torch.no_grad():
-        _, per_frame = loss_terms(True)
+        _, per_frame = loss_terms(True, offsets())
         error_px = (per_frame.sqrt() * face_size).cpu().numpy()
         return TrackedSequence(
             frame_indices=np.asarray(frame_indices),
