@@ -288,6 +288,40 @@ def _add_audio2mesh_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
 
 
+SERVED = ("speak",)  # the commands a running worker takes (l2t_avatar/worker.py)
+
+
+class _WorkerSide(threading.local):
+    active = False  # set inside the worker: its commands run here, not forwarded again
+
+
+WORKER_SIDE = _WorkerSide()
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    from l2t_avatar import worker
+
+    path = worker.socket_path()
+    if args.stop:
+        print(f"stopped the worker at {path}" if worker.stop(path) else f"no worker listens at {path}")
+        return
+    if not args.idle_minutes > 0:
+        raise L2TError("--idle-minutes must be positive")
+
+    def run(argv: list[str]) -> int:
+        WORKER_SIDE.active = True
+        try:
+            return main(argv)
+        finally:
+            WORKER_SIDE.active = False
+
+    def log(line: str) -> None:
+        print(f"l2t-avatar serve: {line}", file=sys.__stderr__, flush=True)
+
+    warm_up = None if args.no_warm_up else (lambda: worker.warm_up_speak(run, args.device))
+    worker.serve(run, path, 60.0 * args.idle_minutes, warm_up, log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="l2t-avatar",
@@ -321,7 +355,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audio2mesh_args(p)
     p.add_argument("--rig", default=None, help=RIG_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-worker", action="store_true", help="run here even when 'l2t-avatar serve' is running")
     p.set_defaults(func=_cmd_speak)
+
+    p = sub.add_parser(
+        "serve",
+        help="keep a warm worker that runs 'speak' calls without their start-up cost",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start a resident worker: it imports torch, creates the CUDA context and loads the "
+        "kernels and models once (a short warm-up speak), then listens on a Unix socket that only you "
+        "can open. While it runs, 'l2t-avatar speak' hands its call to it and prints what it prints: "
+        "the same files and messages, without a new process's seconds of start-up. One call at a "
+        "time; Ctrl-C on a speak interrupts its job in the worker. The socket is "
+        "$XDG_RUNTIME_DIR/l2t-avatar/worker.sock (else under ~/.cache; $L2T_WORKER_SOCKET overrides, for both sides).",
+        epilog="examples:\n  l2t-avatar serve &            # warm up once, in the background\n"
+        "  l2t-avatar speak --audio a.wav -o a.mp4   # runs in the worker\n"
+        "  l2t-avatar serve --stop",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto: the device to warm up (default: cuda when available)")
+    p.add_argument("--idle-minutes", type=float, default=30.0, help="stop after this long without a call (default: 30)")
+    p.add_argument("--no-warm-up", action="store_true", help="listen at once; the first call pays the start-up instead")
+    p.add_argument("--stop", action="store_true", help="stop the running worker and exit")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser(
         "view",
@@ -507,7 +562,14 @@ def _raise_terminated(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.command in SERVED and not args.no_worker and not WORKER_SIDE.active:
+        from l2t_avatar.worker import forward
+
+        code = forward(argv)  # a running `l2t-avatar serve` does it, warm; None: no worker, do it here
+        if code is not None:
+            return code
     func: Callable[[argparse.Namespace], None] = args.func
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if threading.current_thread() is threading.main_thread() else None
     try:

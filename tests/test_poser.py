@@ -73,8 +73,9 @@ def test_playback_posing_launches_a_fifth_fewer_operations_than_the_rig():
         with torch.no_grad(), CountKernels() as counter:
             pose(motion.params)
         counts[name] = counter.count
-    # (a third fewer before the rig itself converted all its joint rotations in one batch)
-    assert counts["playback"] <= 0.8 * counts["rig"], counts
+    # (a third fewer before the rig itself converted its joint rotations in one batch and, since, blends
+    # its shapes with one product each and shares the playback's skinning: 156 against 176 now)
+    assert counts["playback"] <= 0.9 * counts["rig"], counts
 
 
 @pytest.mark.gpu

@@ -54,7 +54,7 @@ class LandmarkRig(nn.Module):
         joints = blend_shapes(self.j_template, self.j_shapedirs, self.j_exprdirs, shape, expression, batch)
         if vertex_offsets is not None:
             v_shaped = v_shaped + vertex_offsets[..., self.ids, :]
-            joints = joints + torch.einsum("jv,...vc->...jc", self.rig.j_regressor, vertex_offsets)
+            joints = joints + self.rig.j_regressor @ vertex_offsets  # [J, 3], or [B, J, 3] for per-frame offsets
         rotmats = self.rig.joint_rotations(rotation, neck, jaw, eyes, batch)
         verts, _ = linear_blend_skinning(v_shaped, rotmats, joints, self.rig.parents, self.lbs_weights, self.posedirs)
         if translation is not None:

@@ -48,9 +48,15 @@ def linear_blend_skinning(
         pose_feature = (rotmats[:, 1:] - eye).reshape(batch, -1)
         v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, num_verts, 3)
     world_rot, world_trans = joint_transforms(joints, rotmats, parents)
-    # Blend the per-joint affine transforms with the skinning weights.
-    blended_rot = torch.einsum("vj,bjmn->bvmn", lbs_weights, world_rot)
-    blended_trans = torch.einsum("vj,bjm->bvm", lbs_weights, world_trans)
-    verts = (blended_rot @ v_posed[..., None])[..., 0] + blended_trans
+    verts = skin(v_posed, world_rot, world_trans, lbs_weights)
     posed_joints = (world_rot @ joints[..., None])[..., 0] + world_trans
     return verts, posed_joints
+
+
+def skin(points: torch.Tensor, world_rot: torch.Tensor, world_trans: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Points [B, V, 3] moved by their weights' [V, J] blend of the joints' transforms (world_rot [B, J, 3, 3],
+    world_trans [B, J, 3]): one product of the weights with every joint's [R | t], then one per point."""
+    batch, num_points = points.shape[:2]
+    transforms = torch.cat([world_rot.flatten(-2), world_trans], -1)  # [B, J, 12]
+    blended = weights @ transforms  # [B, V, 12]
+    return (blended[..., :9].unflatten(-1, (3, 3)) @ points[..., None])[..., 0] + blended[..., 9:]

@@ -148,5 +148,6 @@ def blend_shapes(
         n = coeffs.shape[-1]
         if n > dirs.shape[-1]:
             raise ValueError(f"{n} {what} coefficients given, the rig has {dirs.shape[-1]}")
-        v = v + torch.einsum("vck,bk->bvc", dirs[..., :n], coeffs.to(dirs.dtype))
+        flat = dirs.reshape(-1, dirs.shape[-1])[:, :n]  # [P*3, n]: a view
+        v = torch.addmm(v.reshape(batch, -1), coeffs.to(dirs.dtype), flat.T).view(batch, -1, 3)  # one product and add
     return v

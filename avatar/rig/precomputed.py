@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from avatar.rig.lbs import joint_transforms
+from avatar.rig.lbs import joint_transforms, skin
 from avatar.rig.model import Rig
 
 
@@ -59,10 +59,7 @@ class PrecomputedPosing:
         if self.posedirs is not None:
             feature = (rotmats[:, 1:] - self.eye).reshape(batch, -1)
             verts = verts + (feature @ self.posedirs).reshape(batch, num_vertices, 3)
-        world_rot, world_trans = joint_transforms(joints, rotmats, rig.parents)
-        transforms = torch.cat([world_rot.reshape(batch, num_joints, 9), world_trans], -1)  # [B, J, 12]
-        blended = (self.weights @ transforms).reshape(batch, num_vertices, 12)  # [B, V, 12]
-        verts = (blended[..., :9].reshape(batch, num_vertices, 3, 3) @ verts[..., None])[..., 0] + blended[..., 9:]
+        verts = skin(verts, *joint_transforms(joints, rotmats, rig.parents), self.weights)
         if "translation" in params:
             verts = verts + params["translation"][:, None, :]
         return verts
