@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -210,6 +211,9 @@ def _run_job(conn: socket.socket, request: dict, run: Callable[[list[str]], int]
             if not watch.fired:  # Ctrl-C at the worker itself: it stops
                 raise
             return 130  # the caller hung up just as the command finished
+        except Exception:  # a bug: the caller gets the traceback, as in its own process; the worker goes on
+            traceback.print_exc()
+            return 1
     except OSError as exc:
         return _job_error(conn, f"l2t-avatar {argv[0]}: error: {exc}")
     finally:

@@ -8,7 +8,6 @@ import torch
 
 from avatar.rig import L2T_HEAD_PATH, Rig, RigData
 
-
 # A worker (`l2t-avatar serve`) the developer may have running must not take the tests' speak calls.
 os.environ["L2T_WORKER_SOCKET"] = os.path.join(tempfile.gettempdir(), f"l2t-tests-{os.getpid()}-no-worker.sock")
 

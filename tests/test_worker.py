@@ -153,3 +153,28 @@ def test_the_worker_declines_other_versions_and_other_commands(running, tmp_path
     frames = ask({**base, "argv": ["fit", "video.mp4"]})
     assert frames[-1] == (worker.EXIT, b"2") and b"runs speak only" in frames[0][1]
     assert oct((tmp_path / "w.sock").stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_bug_in_a_job_reaches_the_caller_as_a_traceback_and_the_worker_goes_on(tmp_path):
+    import socket
+
+    from avatar import __version__
+
+    def buggy(argv: list[str]) -> int:
+        print("starting")
+        raise ValueError("a bug in the command")
+
+    request = {"protocol": worker.PROTOCOL, "version": __version__, "cwd": str(tmp_path), "argv": ["speak", "--audio", "a.wav"]}
+    streams, cwd = (sys.stdout, sys.stderr), os.getcwd()
+    worker_end, caller_end = socket.socketpair()
+    with worker_end, caller_end:
+        assert worker._run_job(worker_end, request, buggy) == 1  # returns: the worker goes on
+        worker_end.shutdown(socket.SHUT_WR)
+        frames = []
+        while (frame := worker.recv_frame(caller_end)) is not None:
+            frames.append(frame)
+    out = b"".join(payload for kind, payload in frames if kind == worker.STDOUT).decode()
+    err = b"".join(payload for kind, payload in frames if kind == worker.STDERR).decode()
+    assert out == "starting\n"
+    assert "Traceback" in err and "ValueError: a bug in the command" in err
+    assert (sys.stdout, sys.stderr) == streams and os.getcwd() == cwd  # the worker's own streams and folder are back
