@@ -271,6 +271,11 @@ def _cmd_prebuild(args: argparse.Namespace) -> None:
     # Triton compiles the fused posing kernel on its first use and caches it (~/.triton/cache): do that now too
     fused = FramePoser(load_avatar(device="cuda"), graphs=False).fused_world is not None
     print(f"the fused posing kernel is {'compiled and checked' if fused else 'off on this machine (the note above says why)'}")
+    from avatar.render import fused_binding
+
+    binding = fused_binding.compile_kernels(resolve_device("cuda"))  # the fit's step uses these two
+    state = "compiled and checked" if binding else "off on this machine (the note above says why)"
+    print(f"the fit's Gaussian binding kernels are {state}")
 
 
 def _add_motion_args(p: argparse.ArgumentParser) -> None:

@@ -35,6 +35,10 @@ _COMPARE = textwrap.dedent(
     (out, grads), (want, want_grads) = results
     print(max(float((a - c).abs().max()) for a, c in zip(out, want)))
     print(max(float((a - c).abs().max() / c.abs().max()) for a, c in zip(grads, want_grads)))
+    import avatar.render.fused_binding as fb
+
+    fb.fused_available = lambda device: True  # the interpreter runs the kernels on the CPU
+    print(int(fb.compile_kernels(torch.device(device))))  # what `l2t-avatar prebuild` runs
     """
 )
 
@@ -42,7 +46,8 @@ _COMPARE = textwrap.dedent(
 def _compare(device: str, env: dict) -> tuple[float, float]:
     done = subprocess.run([sys.executable, "-c", _COMPARE.format(device=device)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    values, grads = (float(x) for x in done.stdout.split()[-2:])
+    values, grads, prebuilt = (float(x) for x in done.stdout.split()[-3:])
+    assert prebuilt == 1  # compile_kernels ran both kernels and found them right
     return values, grads
 
 

@@ -80,11 +80,22 @@ def bind_gaussians(
     if _fused_ok is None:
         with torch.no_grad():
             want = reference_bind(*args)
-        _fused_ok = all(float((a - b).abs().max()) <= 1e-4 for a, b in zip(out, want))
+        _fused_ok = all(float((a.detach() - b).abs().max()) <= 1e-4 for a, b in zip(out, want))
         if not _fused_ok:
             print("note: the fused Gaussian binding kernel differs from the reference here; it is off", file=sys.stderr)
             return reference_bind(*args)
     return out
+
+
+def compile_kernels(device: torch.device) -> bool:
+    """Run both kernels once on a few Gaussians (Triton compiles them and caches them in ~/.triton/cache;
+    `l2t-avatar prebuild` does this), checked like a first use: whether they are on here."""
+    g = torch.Generator().manual_seed(0)
+    per_face = torch.randn(2, 4, FACE_WIDTH, generator=g).to(device).requires_grad_()
+    local = [torch.randn(8, width, generator=g).to(device).requires_grad_() for width in (3, 3, 4)]
+    out = bind_gaussians(per_face, torch.arange(8, device=device) % 4, *local)
+    sum(t.sum() for t in out).backward()
+    return _fused_ok is True
 
 
 class FusedBind(torch.autograd.Function):
