@@ -419,3 +419,43 @@ def test_sh_degree_zero_fits_one_colour_per_gaussian_and_renders(fitted, tmp_pat
     motion = demo_motion(avatar.rig.data.expression_names, seconds=0.08)
     frames = list(render_frames(avatar, motion, avatar_cameras(avatar, "front", motion.num_frames, 32)))
     assert len(frames) == 2 and frames[0].shape == (32, 32, 3) and frames[0].std() > 5
+
+
+def test_crop_pixels_past_the_videos_edge_are_known_and_left_out_of_the_loss(head, tmp_path):
+    """A close-up's crop reaches past the frame: crop_frames pads it black, and the fit must not learn
+    that black (nor be scored on it): inside_frame marks exactly the pixels sampled from the video."""
+    from avatar.fit.crop import crop_frames, inside_frame
+    from avatar.fit.optimize import image_loss
+    from avatar.fit.synthetic import synthetic_tracked
+
+    white = np.full((2, 40, 60, 3), 255, np.uint8)
+    boxes = np.array([[30.0, 20.0, 30.0], [8.0, 35.0, 30.0]])  # inside; past the left and bottom edges
+    crops = crop_frames(white, boxes, 24)
+    inside = inside_frame(torch.from_numpy(boxes).float(), (60, 40), 24).numpy()
+    assert inside[0].all() and not inside[1].all() and inside[1].any()
+    assert (crops[inside] == 255).all()  # every pixel it keeps is the video's own
+    assert (crops[~inside] < 255).all()  # every one it leaves out is (partly) padding
+
+    avatar = load_avatar()
+    data = synthetic_tracked(avatar, 6, 32)
+    side = 2.0 * data.size  # boxes twice the frame: a quarter of each crop is the video
+    data = dataclasses.replace(data, background=np.full((32, 32, 3), 128, np.uint8), crop_boxes=np.tile([32.0, 32.0, side], (6, 1)))
+    fitter = GaussianFitter(avatar.rig, data, np.arange(5), OptimizeConfig(iterations=5, batch=2), torch.device("cpu"))
+    frames = torch.tensor([0, 3])
+    mask = fitter.renderer.inside(frames)
+    assert mask is not None and 0.2 < float(mask.float().mean()) < 0.3
+    r, state = fitter.renderer, fitter.state
+    with torch.no_grad():
+        rgb, alpha = r.render(state, frames)
+        labels = fitter.label_store[frames]
+        target = r.targets(frames)
+        loss = image_loss(fitter.cfg, r, state, frames, rgb, alpha, target, labels, None, mask)
+        padded = torch.where(mask[..., None], target, torch.zeros_like(target))  # the padding changed: no effect
+        assert torch.allclose(image_loss(fitter.cfg, r, state, frames, rgb, alpha, padded, labels, None, mask), loss)
+        unmasked = image_loss(fitter.cfg, r, state, frames, rgb, alpha, padded, labels, None, None)
+        assert not torch.allclose(unmasked, loss)
+        everywhere = torch.ones_like(mask)  # with nothing left out, the loss is the plain one
+        plain = image_loss(fitter.cfg, r, state, frames, rgb, alpha, target, labels, None, None)
+        assert torch.allclose(image_loss(fitter.cfg, r, state, frames, rgb, alpha, target, labels, None, everywhere), plain)
+    held = fitter.evaluate(np.array([5]))
+    assert np.isfinite(held["psnr"])

@@ -52,6 +52,18 @@ def crop_frames(
     return out
 
 
+def inside_frame(boxes: torch.Tensor, frame_size: tuple[int, int], size: int) -> torch.Tensor:
+    """[B, size, size] bool: the crop pixels that `crop_frames` sampled wholly inside the video frame
+    (width, height), not from its black padding where a box [B, 3] leaves the image."""
+    width, height = frame_size
+    steps = (torch.arange(size, device=boxes.device, dtype=boxes.dtype) + 0.5) / size - 0.5
+    x = boxes[:, 0, None] + boxes[:, 2, None] * steps  # source pixels, as crop_frames samples them
+    y = boxes[:, 1, None] + boxes[:, 2, None] * steps
+    columns = (x >= 0.5) & (x <= width - 0.5)  # bilinear: both neighbours inside
+    rows = (y >= 0.5) & (y <= height - 0.5)
+    return rows[:, :, None] & columns[:, None, :]
+
+
 def crop_intrinsics(K: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Intrinsics of the crop: a pixel (u, v) of the frame lands at ((u - left) s, (v - top) s), s = size / side."""
     cx, cy, side = (float(v) for v in box)

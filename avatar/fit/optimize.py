@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from avatar.errors import L2TError
 from avatar.fit.background import Background, median_background, median_sample
+from avatar.fit.crop import inside_frame
 from avatar.fit.densify import GradientDensify
 from avatar.fit.footprint import triangle_footprints
 from avatar.fit.image_metrics import masked_psnr, psnr, ssim, ssim_map
@@ -118,6 +119,12 @@ class FrameRenderer:
         self.w2c, self.Ks = data.world_to_cam.to(device), data.Ks.to(device)
         self.white = torch.ones(3, device=device)
         self.posing = PrecomputedPosing(rig, self.shape, self.offsets)  # the identity stays fixed in this stage
+        self.boxes, self.frame_size = None, None  # set where some crop reaches past the video's edge
+        if data.crop_boxes is not None and data.background is not None:
+            boxes = torch.from_numpy(np.asarray(data.crop_boxes, np.float32)).to(device)
+            frame_size = (data.background.shape[1], data.background.shape[0])  # the background is in the video's pixels
+            if not bool(torch.cat([inside_frame(b, frame_size, data.size).all((1, 2)) for b in boxes.split(64)]).all()):
+                self.boxes, self.frame_size = boxes, frame_size
 
     def frame_params(self, frames: torch.Tensor, state: FitState | None = None) -> dict[str, torch.Tensor]:
         """The frames' tracked rig parameters (name -> [B, D]), plus the state's corrections when given."""
@@ -165,6 +172,11 @@ class FrameRenderer:
             image = image * mask + (1 - mask)
         return image
 
+    def inside(self, frames: torch.Tensor) -> torch.Tensor | None:
+        """[B, S, S] bool: the frames' pixels that show the video, not the padding of a crop that reaches
+        past its edge; None when every crop lies inside the video (nothing to leave out)."""
+        return None if self.boxes is None else inside_frame(self.boxes[frames], self.frame_size, self.data.size)
+
     def mask(self, frames: torch.Tensor) -> torch.Tensor:
         """The frames' foreground masks [B, S, S] in {0, 1} (a folder with masks only)."""
         return pick_frames(self.masks, frames, self.device).float()
@@ -194,14 +206,22 @@ def image_loss(
     target: torch.Tensor,
     labels: torch.Tensor,
     mask: torch.Tensor | None,
+    inside: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """A step's image loss: L1 (mouth pixels weighted up) and SSIM of the avatar over its background
-    against the frames, and the alpha terms (the foreground masks, or: nothing outside the grown head,
-    the face and the mesh's silhouette covered)."""
+    against the frames, over the pixels `inside` [B, S, S] the video (all when None), and the alpha
+    terms (the foreground masks, or: nothing outside the grown head, the face and the mesh's silhouette
+    covered)."""
     pred = renderer.composite(state, frames, rgb, alpha)
     weight = 1 + (cfg.mouth_weight - 1) * ((labels & MOUTH) > 0).float()[..., None]
-    l1 = ((pred - target).abs() * weight).mean() / weight.mean()
-    loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - ssim_map(pred, target).mean())
+    if inside is not None:  # a crop past the video's edge: its black padding teaches nothing
+        target = torch.where(inside[..., None], target, pred.detach())  # no padding in SSIM's windows either
+        weight = weight * inside[..., None].float()
+    similarity = ssim_map(pred, target)
+    if inside is not None:
+        similarity = similarity * inside / inside.float().mean().clamp_min(1e-6)
+    l1 = ((pred - target).abs() * weight).mean() / weight.mean().clamp_min(1e-6)
+    loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - similarity.mean())
     a = alpha[..., 0]
     if mask is not None:
         return loss + cfg.outside_weight * (a - mask).abs().mean()
@@ -233,6 +253,9 @@ def initial_colors(renderer: FrameRenderer, frames: torch.Tensor) -> torch.Tenso
             uv = project_points(centre, renderer.w2c[f], renderer.Ks[f]).round().long()
             inside = facing & (uv >= 0).all(-1) & (uv < s).all(-1)
             images = renderer.targets(f)
+            in_video = renderer.inside(f)
+            if in_video is not None:  # a centre on a crop's padding past the video's edge sees nothing
+                inside &= in_video[torch.arange(len(f), device=uv.device)[:, None], uv[..., 1].clamp(0, s - 1), uv[..., 0].clamp(0, s - 1)]
             for b in range(len(f)):
                 ids = inside[b].nonzero().squeeze(1)
                 total[ids] += images[b, uv[b, ids, 1], uv[b, ids, 0]]
@@ -306,7 +329,7 @@ class GaussianFitter:
         target = self.renderer.targets(frames)
         labels = pick_frames(self.label_store, frames, self.device)
         mask = self.renderer.mask(frames) if self.renderer.masks is not None else None
-        loss = image_loss(cfg, self.renderer, self.state, frames, rgb, alpha, target, labels, mask) + priors
+        loss = image_loss(cfg, self.renderer, self.state, frames, rgb, alpha, target, labels, mask, self.renderer.inside(frames)) + priors
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         cfg.densify.after_backward(self.densify_state, m)
@@ -397,17 +420,23 @@ class GaussianFitter:
         for f in torch.from_numpy(np.asarray(frames)).long().to(self.device).split(batch):
             rgb, alpha = self.renderer.render(self.state, f)
             pred, target = self.renderer.composite(self.state, f, rgb, alpha).clamp(0, 1), self.renderer.targets(f)
-            p.append(psnr(pred, target))
-            s.append(ssim(pred, target))
+            inside = self.renderer.inside(f)  # the video's pixels only, not a crop's padding past its edge
+            if inside is None:
+                p.append(psnr(pred, target))
+                s.append(ssim(pred, target))
+                inside = torch.ones_like(alpha[..., 0], dtype=torch.bool)
+            else:
+                p.append(masked_psnr(pred, target, inside))
+                s.append((ssim_map(pred, target) * inside).flatten(1).sum(1) / inside.flatten(1).sum(1).clamp_min(1))
             labels = pick_frames(self.label_store, f, self.device)
             for name, bit in regions.items():
-                by_region[name].append(masked_psnr(pred, target, (labels & bit) > 0))
-            by_region["background"].append(masked_psnr(pred, target, (labels & HEAD) == 0))
+                by_region[name].append(masked_psnr(pred, target, ((labels & bit) > 0) & inside))
+            by_region["background"].append(masked_psnr(pred, target, ((labels & HEAD) == 0) & inside))
             inside = (labels & SOLID) > 0
             alpha_sum += float(alpha[..., 0][inside].sum())
             thin += float((alpha[..., 0][inside] < 0.9).sum())
             area += float(inside.sum())
-        out = {"frames": len(frames), "psnr": float(torch.cat(p).mean()), "ssim": float(torch.cat(s).mean())}
+        out = {"frames": len(frames), "psnr": float(torch.cat(p).nanmean()), "ssim": float(torch.cat(s).mean())}
         region_means = {name: torch.cat(values).nanmean() for name, values in by_region.items()}
         out["psnr_by_region"] = {name: float(v) for name, v in region_means.items() if not torch.isnan(v)}
         if area:
