@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 import traceback
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -304,13 +303,11 @@ def warm_up_speak(run: Callable[[list[str]], int], device: str, seconds: float =
     """One short `speak` of a quiet tone in a scratch folder: imports, CUDA context, kernels and models
     loaded before the first caller comes."""
     with tempfile.TemporaryDirectory(prefix="l2t-worker-") as tmp:
-        audio = Path(tmp) / "warm.wav"
-        rate, count = 16000, int(16000 * seconds)
-        with wave.open(str(audio), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(rate)
-            w.writeframes(b"".join(struct.pack("<h", int(300 * ((i // 40) % 2 * 2 - 1))) for i in range(count)))
+        import numpy as np
+
+        from avatar.io.audio import SPEECH_RATE, write_wav
+
+        audio = write_wav(Path(tmp) / "warm.wav", 0.01 * np.sign(np.sin(np.arange(int(SPEECH_RATE * seconds)) * 0.04)))
         with contextlib.redirect_stdout(io.StringIO()):
             code = run(["speak", "--audio", str(audio), "-o", str(Path(tmp) / "warm.mp4"), "--device", device, "--quiet"])
         if code != 0:

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avatar.fit.crop import sample_positions
+
 MEDIAN_SAMPLES = 48
 
 
@@ -47,10 +49,7 @@ class Background(nn.Module):
     def forward(self, frames: torch.Tensor, size: int) -> torch.Tensor:
         """The background as frames `frames` [B] see it: [B, size, size, 3]."""
         hb, wb = self.image.shape[:2]
-        cx, cy, side = self.boxes[frames].unbind(-1)
-        steps = (torch.arange(size, device=self.image.device, dtype=self.image.dtype) + 0.5) / size - 0.5  # [S] in crop units
-        x = cx[:, None] + side[:, None] * steps[None]  # source pixels
-        y = cy[:, None] + side[:, None] * steps[None]
+        x, y = sample_positions(self.boxes[frames], size)  # source pixels, as the crops sampled the video
         gx = (2 * x / wb - 1)[:, None, :].expand(-1, size, -1)
         gy = (2 * y / hb - 1)[:, :, None].expand(-1, -1, size)
         grid = torch.stack([gx, gy], -1)

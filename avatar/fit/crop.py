@@ -29,6 +29,13 @@ def head_boxes(landmarks: np.ndarray, scale: float = 1.9, smoothing_frames: floa
     return np.concatenate([centre, side[:, None]], 1)
 
 
+def sample_positions(boxes: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each crop pixel samples the video: boxes [B, 3] (centre x, centre y, side) -> source x and y
+    [B, size] of pixel i, at left + (i + 0.5) * side / size (pixel centres at +0.5)."""
+    steps = (torch.arange(size, device=boxes.device, dtype=boxes.dtype) + 0.5) / size - 0.5  # [S] in box units
+    return boxes[:, 0, None] + boxes[:, 2, None] * steps, boxes[:, 1, None] + boxes[:, 2, None] * steps
+
+
 def crop_frames(
     frames: np.ndarray, boxes: np.ndarray, size: int, device: torch.device = torch.device("cpu"), chunk: int = 64
 ) -> np.ndarray:
@@ -36,13 +43,11 @@ def crop_frames(
     leaves the image): frames [N, H, W, 3] uint8 -> [N, size, size, 3] uint8, in chunks on ``device``.
     Output pixel i samples the frame at left + (i + 0.5) * side / size (pixel centres at +0.5)."""
     height, width = frames.shape[1:3]
-    steps = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size - 0.5  # [S] in box units
     out = np.empty((len(frames), size, size, 3), np.uint8)
     for start in range(0, len(frames), chunk):
         part = torch.from_numpy(np.ascontiguousarray(frames[start : start + chunk, ..., :3])).to(device)
         box = torch.from_numpy(np.asarray(boxes[start : start + chunk], np.float32)).to(device)
-        x = box[:, 0, None] + box[:, 2, None] * steps  # [B, S] source pixels
-        y = box[:, 1, None] + box[:, 2, None] * steps
+        x, y = sample_positions(box, size)  # [B, S] source pixels
         grid = torch.stack(
             [(2 * x / width - 1)[:, None, :].expand(-1, size, -1), (2 * y / height - 1)[:, :, None].expand(-1, -1, size)], -1
         )
@@ -56,9 +61,7 @@ def inside_frame(boxes: torch.Tensor, frame_size: tuple[int, int], size: int) ->
     """[B, size, size] bool: the crop pixels that `crop_frames` sampled wholly inside the video frame
     (width, height), not from its black padding where a box [B, 3] leaves the image."""
     width, height = frame_size
-    steps = (torch.arange(size, device=boxes.device, dtype=boxes.dtype) + 0.5) / size - 0.5
-    x = boxes[:, 0, None] + boxes[:, 2, None] * steps  # source pixels, as crop_frames samples them
-    y = boxes[:, 1, None] + boxes[:, 2, None] * steps
+    x, y = sample_positions(boxes, size)  # as crop_frames samples them
     columns = (x >= 0.5) & (x <= width - 0.5)  # bilinear: both neighbours inside
     rows = (y >= 0.5) & (y <= height - 0.5)
     return rows[:, :, None] & columns[:, None, :]
