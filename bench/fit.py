@@ -18,6 +18,7 @@
 - carphone_sh0: carphone with one colour per Gaussian (`fit --sh-degree 0`), against the default degree 1.
 --schedules 1500x8,1000x12 runs the carphone and long cases once per Gaussian schedule (iterations x
 frames per iteration), named with it (long_60s_512_1000x12); "default" is fit's own.
+--tracking-eager tracks without CUDA graphs (cases named *_tracking_eager), for the comparison.
 Held-out PSNR is also reported by region (face, mouth, grown head, background: `psnr_by_region`).
 Every fitted avatar is also rendered alone at 512x512 with its jaw at 0, 8 and 15 degrees (a mouth
 wider than carphone's video shows), saved with the previews; `sharpness_512` is the mean absolute
@@ -46,6 +47,7 @@ from avatar.fit.optimize import OptimizeConfig
 from avatar.fit.pipeline import FitOptions, fit_avatar
 from avatar.fit.regions import FACE, region_labels
 from avatar.fit.synthetic import synthetic_frames
+from avatar.fit.tracking import TrackingConfig
 from avatar.fit.video_input import VideoFrames
 from avatar.io.avatar_folder import load_avatar
 from avatar.io.tracked_folder import read_tracked_folder
@@ -146,13 +148,21 @@ def run_fit(
     track: FaceTrack | None,
     recipe: OptimizeConfig | None = None,
     schedule: tuple[int, int] | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> tuple[dict, Path]:
     """Fit one case; `schedule` (iterations, frames per iteration) overrides the defaults."""
     rig = load_rig(None, device=device)
     out = work / name
     start = time.perf_counter()
     iterations, batch = schedule or (None, None)
-    opts = FitOptions(preview=False, progress=False, gaussians=recipe or OptimizeConfig(), iterations=iterations, batch=batch)
+    opts = FitOptions(
+        preview=False,
+        progress=False,
+        gaussians=recipe or OptimizeConfig(),
+        iterations=iterations,
+        batch=batch,
+        tracking=tracking or TrackingConfig(),
+    )
     result = fit_avatar(frames, out, rig, opts, device=device, log=lambda *_: None, face_track=track)
     wall = time.perf_counter() - start
     stills, sharpness = talking_stills(out, device)
@@ -234,6 +244,11 @@ def main() -> None:
         default="default",
         help="comma-separated Gaussian schedules ITERATIONSxBATCH to run the carphone and long cases with (default: fit's own)",
     )
+    parser.add_argument(
+        "--tracking-eager",
+        action="store_true",
+        help="track without CUDA graphs (each step's kernels launched one by one), for the comparison; cases named *_tracking_eager",
+    )
     parser.add_argument("--talking-seconds", type=float, default=60.0)
     parser.add_argument("--talking-size", type=int, default=256)
     parser.add_argument(
@@ -250,6 +265,8 @@ def main() -> None:
         "cases": {},
     }
     schedules = [None if text == "default" else tuple(int(v) for v in text.split("x")) for text in args.schedules.split(",")]
+    tracking = TrackingConfig(cuda_graph=not args.tracking_eager)
+    suffix = "_tracking_eager" if args.tracking_eager else ""
     work = Path(tempfile.mkdtemp(prefix="l2t-fit-bench-"))
     cases = args.cases.split(",")
     try:
@@ -276,17 +293,17 @@ def main() -> None:
             track, how = landmarks_for("carphone", frames, args.landmarks_cache)
             for name, recipe in CARPHONE_RECIPES.items():
                 for schedule in schedules if name in cases else []:
-                    label = scheduled_name(name, schedule)
-                    res, _ = run_fit(label, frames, device, args.previews, work, track, recipe, schedule)
+                    label = scheduled_name(name, schedule) + suffix
+                    res, _ = run_fit(label, frames, device, args.previews, work, track, recipe, schedule, tracking)
                     res["decode_seconds"], res["landmarks"] = decode_s, how
                     results["cases"][label] = res
                     save(args.out, results)
         if "long" in cases:
             frames, truth = synthetic_frames(avatar, 1500, 512)
             for schedule in schedules:
-                label = scheduled_name("long_60s_512", schedule)
+                label = scheduled_name("long_60s_512", schedule) + suffix
                 video = VideoFrames(frames, DEFAULT_FPS, (512, 512), 1.0)
-                res, _ = run_fit(label, video, device, None, work, truth_track(avatar, truth), schedule=schedule)
+                res, _ = run_fit(label, video, device, None, work, truth_track(avatar, truth), schedule=schedule, tracking=tracking)
                 res["landmarks"] = "projected from the true meshes (MediaPipe time not included: about 10 ms a frame on a CPU)"
                 results["cases"][label] = res
                 save(args.out, results)

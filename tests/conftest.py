@@ -1,4 +1,4 @@
-"""Shared fixtures: the built-in rig (loaded once) and a CUDA check for GPU-marked tests."""
+"""Shared fixtures: the built-in rig (loaded once), a Ctrl-C in tracking, and a CUDA check for GPU-marked tests."""
 
 import os
 import tempfile
@@ -20,6 +20,30 @@ def head_data() -> RigData:
 @pytest.fixture(scope="session")
 def head(head_data) -> Rig:
     return Rig(head_data)
+
+
+@pytest.fixture
+def interrupt_tracking(monkeypatch):
+    """interrupt_tracking(steps): the next tracking run raises KeyboardInterrupt after `steps` steps, as a
+    Ctrl-C would there; runs after it are not interrupted."""
+    from avatar.fit import tracking
+
+    real_tqdm = tracking.tqdm
+
+    def arm(steps: int) -> None:
+        class Interrupted(real_tqdm):
+            done = 0
+
+            def update(self, n=1):
+                super().update(n)
+                Interrupted.done += n
+                if Interrupted.done == steps:
+                    monkeypatch.setattr(tracking, "tqdm", real_tqdm)
+                    raise KeyboardInterrupt
+
+        monkeypatch.setattr(tracking, "tqdm", Interrupted)
+
+    return arm
 
 
 def pytest_collection_modifyitems(config, items):

@@ -324,7 +324,7 @@ def test_a_planted_resume_checkpoint_is_refused_and_runs_nothing(name, clip, fit
     assert not marker.exists() and not out.exists()
 
 
-def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, monkeypatch):
+def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, interrupt_tracking):
     """Killed mid-way, tracking continues from the checkpoint it saved and ends where an
     uninterrupted run ends."""
     from avatar.fit import tracking
@@ -339,22 +339,10 @@ def test_tracking_resumes_exactly_from_a_mid_stage_checkpoint(clip, tmp_path, mo
     short = tracking.TrackingConfig(rigid_steps=20, steps=30)
     whole = tracking.track_sequence(*args, short)
 
-    real_tqdm = tracking.tqdm
-
-    class KilledAfter(real_tqdm):
-        steps = 0
-
-        def update(self, n=1):
-            super().update(n)
-            KilledAfter.steps += n
-            if KilledAfter.steps == 35:  # in the second stage
-                raise KeyboardInterrupt
-
     checkpoint = tmp_path / "tracking.pt"
-    monkeypatch.setattr(tracking, "tqdm", KilledAfter)
+    interrupt_tracking(35)  # in the second stage
     with pytest.raises(KeyboardInterrupt):
         tracking.track_sequence(*args, dataclasses.replace(short, checkpoint_seconds=0.0), checkpoint=checkpoint)
-    monkeypatch.setattr(tracking, "tqdm", real_tqdm)
     assert checkpoint.is_file()
     resumed = tracking.track_sequence(*args, dataclasses.replace(short, checkpoint_seconds=1e9), checkpoint=checkpoint)
     for key in whole.params:

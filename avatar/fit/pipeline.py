@@ -8,9 +8,11 @@ avatar folder itself appears only when everything is done, in one rename.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -126,6 +128,12 @@ def track_video(
             "give --landmark-embedding (FLAME's mediapipe_landmark_embedding.npz)"
         )
     t = time.perf_counter()
+    boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
+    size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
+    frames = vf.frames[track.frame_indices]
+    crops = crop_frames(frames, boxes, size, rig.v_template.device)  # before tracking: beside torch._dynamo's import
+    seconds["crops"] = time.perf_counter() - t
+    t = time.perf_counter()
     seq = track_sequence(
         rig,
         track.landmarks,
@@ -141,10 +149,6 @@ def track_video(
     )
     seconds["tracking"] = time.perf_counter() - t
     t = time.perf_counter()
-    boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
-    size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
-    frames = vf.frames[track.frame_indices]
-    crops = crop_frames(frames, boxes, size, rig.v_template.device)
     Ks = np.stack([crop_intrinsics(seq.K.cpu().numpy(), b, size) for b in boxes])
     pick = median_sample(len(frames))
     with torch.no_grad():
@@ -164,7 +168,7 @@ def track_video(
         crop_boxes=boxes,
         rig=rig_reference(opts.rig_path),
     )
-    seconds["crops"] = time.perf_counter() - t
+    seconds["crops"] += time.perf_counter() - t
     info = {
         "frames": {"video": track.num_frames, "used": len(crops), "dropped": track.dropped},
         "tracking": {
@@ -193,6 +197,7 @@ def fit_avatar(
     """Fit an avatar from a video (a path, or frames already decoded) or an already tracked
     folder, and write the avatar folder. `face_track` gives landmarks found elsewhere."""
     start = time.perf_counter()
+    _import_beside("torch._dynamo")
     output = Path(output)
     check_output(output)
     work = work_folder(output)
@@ -296,6 +301,20 @@ def _save_tracking(data: TrackedFrames, rig: Rig, seconds: dict, info_json: str,
     seconds["write_tracked"] = time.perf_counter() - t
     (work / "tracking.json").write_text(info_json)
     (work / "tracking.pt").unlink(missing_ok=True)  # the tracked folder supersedes it
+
+
+def _import_beside(module: str) -> None:
+    """Import `module` on a thread. torch.optim imports torch._dynamo when it makes its first optimizer
+    (5 s on a fresh H100 machine, 1 s on a 2-core CPU): started first, that import runs while the video
+    decodes, its landmarks are found and its frames cropped, instead of at the start of tracking."""
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # the import that needs it raises the error itself
+            pass
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 def link_or_copy(source: str, target: str) -> None:

@@ -15,6 +15,7 @@ its blendshape scores seed the expressions the rig names the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -26,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from avatar.errors import L2TError
+from avatar.fit.graphed_step import GraphedStep
 from avatar.io.atomic import atomic_path
 from avatar.io.torch_file import load_torch_file
 from avatar.render.cameras import pinhole_intrinsics, project_points
@@ -75,6 +77,7 @@ class TrackingConfig:
     lr_offsets: float = 2e-3
     lr_focal: float = 5e-3
     lr_decay: float = 0.1
+    cuda_graph: bool = True  # on CUDA, replay each stage's step as one captured graph (avatar/fit/graphed_step.py)
 
 
 @dataclass
@@ -296,18 +299,19 @@ def track_sequence(
     for stage, (_, count, groups, with_identity) in enumerate(stages):
         if stage < start_stage:
             continue
-        opt = torch.optim.Adam(groups, fused=dev.type == "cuda")  # fused: one kernel a group
+        on_cuda = dev.type == "cuda"
+        opt = torch.optim.Adam(groups, fused=on_cuda, capturable=on_cuda)  # fused: one kernel a group
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, c=count: cfg.lr_decay ** (i / max(c, 1)))
         first = 0
         if resumed and stage == start_stage:
             opt.load_state_dict(resumed["optimizer"])
             sched.load_state_dict(resumed["scheduler"])
+            for group in opt.param_groups:  # a graphed run saves its learning rates as tensors
+                group["lr"] = float(group["lr"])
             first = start_step
+        trainer = GraphedStep(lambda w=with_identity: loss_terms(w, offsets() if w else None)[0], opt, use_graph=on_cuda and cfg.cuda_graph)
         for step in range(first, count):
-            loss, _ = loss_terms(with_identity, offsets() if with_identity else None)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = trainer.step()
             sched.step()
             bar.update(1)
             if step % 20 == 0:  # reading the loss waits for the GPU: not every step
@@ -363,5 +367,13 @@ def lip_gap(rig: Rig, vertex_offsets: torch.Tensor) -> torch.Tensor:
     Tracking keeps it near zero, so a person who talks with the mouth open most of the time is tracked
     with an open jaw, not with an identity whose lips are parted at rest (the avatar could not close them)."""
     at_landmarks = rig.landmarks(vertex_offsets[None])[0]
-    upper, lower = list(mp.LIPS_INNER_UPPER[1:-1]), list(mp.LIPS_INNER_LOWER[1:-1])
+    upper, lower = _inner_lip_pairs(vertex_offsets.device)
     return at_landmarks[upper] - at_landmarks[lower]
+
+
+@functools.cache
+def _inner_lip_pairs(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the inner upper-lip landmarks and their lower partners, made once per device
+    (an index made from a list inside a captured CUDA graph would be a host copy)."""
+    upper, lower = mp.LIPS_INNER_UPPER[1:-1], mp.LIPS_INNER_LOWER[1:-1]
+    return torch.tensor(list(upper), device=device), torch.tensor(list(lower), device=device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from avatar.rig.rotations import compose, rotate
+
 
 def joint_transforms(
     joints: torch.Tensor,  # [B, J, 3] rest-pose joint positions
@@ -24,11 +26,11 @@ def joint_transforms(
             posed_joints.append(rest[j])
         else:
             offset = rest[j] - rest[parent]
-            rots.append(rots[parent] @ local[j])
-            posed_joints.append(posed_joints[parent] + (rots[parent] @ offset[..., None])[..., 0])
+            rots.append(compose(rots[parent], local[j]))
+            posed_joints.append(posed_joints[parent] + rotate(rots[parent], offset))
     world_rot = torch.stack(rots, dim=1)
     posed = torch.stack(posed_joints, dim=1)
-    world_trans = posed - (world_rot @ joints[..., None])[..., 0]
+    world_trans = posed - rotate(world_rot, joints)
     return world_rot, world_trans
 
 
@@ -49,14 +51,13 @@ def linear_blend_skinning(
         v_posed = v_shaped + (pose_feature @ posedirs).reshape(batch, num_verts, 3)
     world_rot, world_trans = joint_transforms(joints, rotmats, parents)
     verts = skin(v_posed, world_rot, world_trans, lbs_weights)
-    posed_joints = (world_rot @ joints[..., None])[..., 0] + world_trans
+    posed_joints = rotate(world_rot, joints) + world_trans
     return verts, posed_joints
 
 
 def skin(points: torch.Tensor, world_rot: torch.Tensor, world_trans: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Points [B, V, 3] moved by their weights' [V, J] blend of the joints' transforms (world_rot [B, J, 3, 3],
     world_trans [B, J, 3]): one product of the weights with every joint's [R | t], then one per point."""
-    batch, num_points = points.shape[:2]
     transforms = torch.cat([world_rot.flatten(-2), world_trans], -1)  # [B, J, 12]
     blended = weights @ transforms  # [B, V, 12]
-    return (blended[..., :9].unflatten(-1, (3, 3)) @ points[..., None])[..., 0] + blended[..., 9:]
+    return rotate(blended[..., :9].unflatten(-1, (3, 3)), points) + blended[..., 9:]
