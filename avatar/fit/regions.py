@@ -7,6 +7,9 @@ weight in the photometric loss.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
@@ -59,11 +62,15 @@ def region_labels(rig: Rig, vertices: torch.Tensor, world_to_cam: torch.Tensor, 
     face = project_points(face_outline(rig, vertices), world_to_cam, Ks).cpu().numpy()
     lips = rig.data.regions.get("lips")
     labels = np.zeros((len(vertices), height, width), np.uint8)
-    for i in range(len(vertices)):
+
+    def label(i: int) -> None:
         labels[i] |= _fill((width, height), _hull_polygon(face[i]), FACE)
         labels[i] |= _fill((width, height), _hull_polygon(head[i], HEAD_GROWTH), HEAD)
         if lips is not None and len(lips):
             labels[i] |= _fill((width, height), _hull_polygon(head[i][lips], MOUTH_GROWTH), MOUTH)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # numpy and PIL let go of the GIL here
+        list(pool.map(label, range(len(vertices))))
     labels |= solid * np.uint8(SOLID)
     return labels
 
