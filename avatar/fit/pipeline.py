@@ -130,7 +130,8 @@ def track_video(
     t = time.perf_counter()
     boxes = head_boxes(track.landmarks)  # from the landmarks the rig tracks (all 478 on l2t-head)
     size = min(_even(opts.size), max(MIN_CROP, _even(float(boxes[0, 2]))))
-    frames = vf.frames[track.frame_indices]
+    every = np.array_equal(track.frame_indices, np.arange(len(vf.frames)))
+    frames = vf.frames if every else vf.frames[track.frame_indices]  # no copy of the whole video when every frame has a face
     crops = crop_frames(frames, boxes, size, rig.v_template.device)  # before tracking: beside torch._dynamo's import
     seconds["crops"] = time.perf_counter() - t
     t = time.perf_counter()
