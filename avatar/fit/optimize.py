@@ -184,16 +184,16 @@ class FrameRenderer:
 
 def posed_with_priors(
     renderer: FrameRenderer, state: FitState, mouth: MouthPrior | None, mouth_weight: float, frames: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A step's posed Gaussians (means, quats, scales, opacities) and the priors on the state: positions
-    and scales kept near their triangles, small per-frame corrections, the mouth interior near its prior."""
+) -> tuple[WorldGaussians, torch.Tensor]:
+    """A step's posed Gaussians and the priors on the state: positions and scales kept near their
+    triangles, small per-frame corrections, the mouth interior near its prior."""
     w = renderer.world(state, frames)
     m = state.model
     priors = 0.01 * torch.relu(m.xyz.norm(dim=-1) - 1.0).mean() + 0.01 * torch.relu(m.log_scales.exp().amax(-1) - 0.6).mean()
     priors = priors + 1e-2 * sum(d[frames].square().mean() for d in state.deltas.values())
     if mouth is not None:
         priors = priors + mouth_weight * mouth.penalty(m)
-    return w.means, w.quats, w.scales, w.opacities, priors
+    return w, priors
 
 
 def image_loss(
@@ -323,15 +323,15 @@ class GaussianFitter:
         pick = torch.randint(len(self.train), (cfg.batch,), generator=self.generator)
         frames = self.train[pick.to(self.device)]
         self._set_lr()
-        means, quats, scales, opacities, priors = posed_with_priors(self.renderer, self.state, self.mouth, cfg.mouth_prior_weight, frames)
-        m = self.state.model
-        rgb, alpha = self.renderer.render(self.state, frames, WorldGaussians(means, quats, scales, opacities, m.sh, m.sh_degree))
+        world, priors = posed_with_priors(self.renderer, self.state, self.mouth, cfg.mouth_prior_weight, frames)
+        rgb, alpha = self.renderer.render(self.state, frames, world)
         target = self.renderer.targets(frames)
         labels = pick_frames(self.label_store, frames, self.device)
         mask = self.renderer.mask(frames) if self.renderer.masks is not None else None
         loss = image_loss(cfg, self.renderer, self.state, frames, rgb, alpha, target, labels, mask, self.renderer.inside(frames)) + priors
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        m = self.state.model
         cfg.densify.after_backward(self.densify_state, m)
         self.optimizer.step()
         self.iteration += 1
@@ -432,10 +432,10 @@ class GaussianFitter:
             for name, bit in regions.items():
                 by_region[name].append(masked_psnr(pred, target, ((labels & bit) > 0) & inside))
             by_region["background"].append(masked_psnr(pred, target, ((labels & HEAD) == 0) & inside))
-            inside = (labels & SOLID) > 0
-            alpha_sum += float(alpha[..., 0][inside].sum())
-            thin += float((alpha[..., 0][inside] < 0.9).sum())
-            area += float(inside.sum())
+            solid = (labels & SOLID) > 0
+            alpha_sum += float(alpha[..., 0][solid].sum())
+            thin += float((alpha[..., 0][solid] < 0.9).sum())
+            area += float(solid.sum())
         out = {"frames": len(frames), "psnr": float(torch.cat(p).nanmean()), "ssim": float(torch.cat(s).mean())}
         region_means = {name: torch.cat(values).nanmean() for name, values in by_region.items()}
         out["psnr_by_region"] = {name: float(v) for name, v in region_means.items() if not torch.isnan(v)}

@@ -104,7 +104,7 @@ class FusedBind(torch.autograd.Function):
     @staticmethod
     def forward(ctx, per_face, binding, xyz, log_scales, rotations):
         per_face, xyz, log_scales, rotations = (t.contiguous() for t in (per_face, xyz, log_scales, rotations))
-        binding = binding.to(torch.int32).contiguous()
+        binding = binding.contiguous()  # the model's int64 indices, read as they are (no conversion a step)
         b, f, n = per_face.shape[0], per_face.shape[1], binding.shape[0]
         means, quats, scales = per_face.new_empty(b, n, 3), per_face.new_empty(b, n, 4), per_face.new_empty(b, n, 3)
         grid = (triton.cdiv(n, BLOCK), b)
