@@ -204,9 +204,9 @@ def _cmd_train_expert(args: argparse.Namespace) -> None:
         epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, half=args.half, fps=args.fps
     )
     if args.expert == "syncnet3d":
-        if not 1 <= args.min_shift <= args.max_shift <= 15:
-            raise L2TError("hard-negative shifts must satisfy 1 <= --min-shift <= --max-shift <= 15")
-        cfg.min_shift, cfg.max_shift = args.min_shift, args.max_shift
+        if not 2 <= args.run_frames <= 64 or not 1 <= args.min_shift < args.run_frames:
+            raise L2TError("SyncNet3D's runs need 2 <= --run-frames <= 64 and 1 <= --min-shift < --run-frames")
+        cfg.run_frames, cfg.min_shift = args.run_frames, args.min_shift
     cls = SyncTrainer if args.expert == "syncnet3d" else LipReaderTrainer
     trainer = cls(args.data, args.out, cfg, _device(args), resume=args.resume, progress=not args.quiet, rig_path=args.rig)
     last = trainer.run()
@@ -318,7 +318,7 @@ def _eval_sync_dataset(args, expert, device) -> None:
     from sync_expert.data.clips import corpus_rig, load_clips
     from sync_expert.features import dequantise
     from sync_expert.lips import LipData
-    from sync_expert.train import lse_c_drop, offset_accuracy
+    from sync_expert.train import distance_margin, lse_c_drop, offset_accuracy
     from sync_expert.windows import sync_score
 
     clips = load_clips(args.data, args.split)
@@ -334,9 +334,12 @@ def _eval_sync_dataset(args, expert, device) -> None:
     )
     if args.shift_test:
         far = offset_accuracy(expert, data, [s for s in range(-10, 11) if abs(s) >= 2])
-        drop = lse_c_drop(expert, data)
+        drop, margin = lse_c_drop(expert, data), distance_margin(expert, data)
         line = f"shifts of ±2..±10 frames ({far['trials']} trials): found within ±1 frame in {far['within_1']:.1%}"
-        print(line + (f"; LSE-C aligned minus shifted by 5 frames: {drop:+.3f}" if drop is not None else ""))
+        if drop is not None:
+            line += f"; shifted by 5 frames: LSE-C aligned minus shifted {drop:+.3f}, "
+            line += f"distance at offset 0 shifted minus aligned {margin:+.3f}"
+        print(line)
         acc = offset_accuracy(expert, data)
         print(
             f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
@@ -432,9 +435,13 @@ def add_training_commands(sub, rig_help: str) -> None:
         )
         if expert == "syncnet3d":
             e.add_argument(
-                "--min-shift", type=int, default=3, help="hard negatives: the clip shifted by at least this many frames (default: 3)"
+                "--run-frames",
+                type=int,
+                default=16,
+                help="a batch holds runs of this many consecutive frames per clip; the windows of a pair's own run are its "
+                "hard negatives (default: 16)",
             )
-            e.add_argument("--max-shift", type=int, default=15, help="... and at most this many (default: 15)")
+            e.add_argument("--min-shift", type=int, default=1, help="... those at least this many frames from the pair (default: 1)")
         e.set_defaults(func=_cmd_train_expert, expert=expert)
 
     p = sub.add_parser("eval", help="evaluate Audio2Mesh or lip sync", description="Held-out metrics.")

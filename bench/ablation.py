@@ -276,7 +276,7 @@ def main() -> None:
     ap.add_argument("--expert-epochs", type=int, default=20, help="expert epochs (default: 20)")
     ap.add_argument("--expert-steps", type=int, default=200, help="steps per expert epoch (default: 200)")
     ap.add_argument("--expert-batch", type=int, default=256, help="expert batch size (default: 256)")
-    ap.add_argument("--expert-min-shift", type=int, default=3, help="SyncNet3D hard negatives from this shift on (default: 3)")
+    ap.add_argument("--expert-min-shift", type=int, default=1, help="SyncNet3D hard negatives from this shift on (default: 1)")
     ap.add_argument("--at-once", type=int, default=1, help="trainings run at the same time (default: 1; see run_jobs)")
     ap.add_argument("--students", default="all", help="comma-separated students to train/evaluate (default: all)")
     ap.add_argument(

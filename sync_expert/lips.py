@@ -56,7 +56,15 @@ class PackedClips:
 
     def lip_windows(self, clips: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """[N] clip and frame indices -> [N, 5, V, 3] (clamped at clip edges)."""
-        rel = frames[:, None] + torch.arange(-(LIP_FRAMES // 2), LIP_FRAMES // 2 + 1, device=frames.device)[None]
+        return self._lip_frames(clips, frames[:, None] + torch.arange(-(LIP_FRAMES // 2), LIP_FRAMES // 2 + 1, device=frames.device)[None])
+
+    def lip_runs(self, clips: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+        """[N] clip indices and first frames -> the frames [N, length + 4, V, 3] that the windows centred on
+        starts .. starts + length - 1 read (for ``SyncNet3D.embed_lip_runs``; clamped at clip edges)."""
+        half = LIP_FRAMES // 2
+        return self._lip_frames(clips, starts[:, None] + torch.arange(-half, length + half, device=starts.device)[None])
+
+    def _lip_frames(self, clips: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
         rel = torch.minimum(rel.clamp(min=0), (self.frame_count[clips] - 1)[:, None])
         return self.offsets[self.frame_start[clips][:, None] + rel]
 

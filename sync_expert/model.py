@@ -74,6 +74,13 @@ class SyncNet3D(nn.Module):
         """[B, 5, V, 3] offsets / mouth width, rest [V, 3] (centred, / mouth width) -> unit vectors [B, embed]."""
         return F.normalize(self.lips(self.lip_frames(offsets, rest)), dim=-1)
 
+    def embed_lip_runs(self, offsets: torch.Tensor, rest: torch.Tensor) -> torch.Tensor:
+        """Runs of consecutive frames [B, T + 4, V, 3] -> unit vectors [B, T, embed] of the windows centred on
+        frames 2 .. T + 1: the same as ``embed_lips`` of each window, with every frame encoded once, not five times."""
+        per_frame = self.lip_frames(offsets, rest)  # [B, T + 4, width]
+        windows = per_frame.unfold(1, LIP_FRAMES, 1).transpose(-1, -2)  # [B, T, 5, width]
+        return F.normalize(self.lips(windows.flatten(0, 1)), dim=-1).unflatten(0, windows.shape[:2])
+
 
 def normalised_rest(template: torch.Tensor, mouth_width: float) -> torch.Tensor:
     """Lip rest positions, centred and divided by the mouth width."""

@@ -2,10 +2,11 @@
 
 SyncNet3D is trained with InfoNCE (symmetric cross-entropy over cosine similarities scaled by a
 learned inverse temperature). Why not BCE: scoring picks the best of 31 offsets, a ranking, and
-InfoNCE trains exactly that — each aligned pair must beat every other lip window in the batch
-(other clips) and a hard negative from its own clip shifted by min_shift..max_shift frames (3..15
-by default; 1 teaches the expert single-frame offsets), many negatives per
-step without balancing positives and negatives by hand.
+InfoNCE trains exactly that. A batch is runs of ``run_frames`` consecutive frames from a few clips,
+so each aligned pair must beat the windows of other clips and, the hard negatives, the windows of
+its own clip 1..run_frames - 1 frames away (those closer than ``min_shift`` are left out): exactly
+the offsets that scoring must tell apart, many negatives per step without balancing positives and
+negatives by hand. A run's frames are encoded once for the five windows that read each of them.
 
 Keep two experts (``--half a`` / ``--half b`` with different ``--seed``): train Audio2Mesh with
 one, judge it with the other.
@@ -35,7 +36,9 @@ from sync_expert.lip_reader import LipReader, LipReaderConfig, ctc_loss, edit_di
 from sync_expert.lips import LipData, in_half, shift_motion
 from sync_expert.model import SyncConfig, SyncNet3D
 from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
-from sync_expert.windows import sync_score
+from sync_expert.windows import MAX_OFFSET, sync_score
+
+VALIDATION_SHIFTS = (-10, -5, -3, -2, 0, 2, 3, 5, 10)  # SyncNet3D's checkpoint selection: offsets it must find
 
 
 @dataclass
@@ -49,8 +52,8 @@ class ExpertConfig:
     fps: float | None = None
     crop_seconds: float = 8.0  # lip reader crops
     eval_clips: int = 64
-    min_shift: int = 3  # SyncNet3D's hard negatives: its own clip shifted by min_shift..max_shift frames
-    max_shift: int = 15
+    run_frames: int = 16  # SyncNet3D: consecutive frames per clip in a batch (its own clip's windows are the hard negatives)
+    min_shift: int = 1  # ... those at least this many frames away
 
 
 class ExpertTrainer:
@@ -188,37 +191,43 @@ class SyncTrainer(ExpertTrainer):
         return SyncNet3D(SyncConfig())
 
     def _sample(self, rng: np.random.Generator, n: int):
-        """n aligned (audio, lips) windows and, per pair, its clip's lips shifted by min_shift..max_shift frames."""
+        """Runs of ``run_frames`` consecutive frames from n // run_frames clips: their audio windows
+        [N, 20, D], the lip frames the runs read [clips, run_frames + 4, V, 3], and per window its clip and frame."""
         if not hasattr(self, "_packed"):
             self._packed = self.train.packed()
-        pk, dev = self._packed, self.device
-        clips = torch.from_numpy(rng.integers(0, len(self.train.clips), n)).to(dev)
+        pk, dev, run = self._packed, self.device, self.cfg.run_frames
+        clips = torch.from_numpy(rng.integers(0, len(self.train.clips), max(2, n // run))).to(dev)
         counts = pk.frame_count[clips]
-        frames = (torch.from_numpy(rng.random(n)).to(dev) * counts).long()
-        shift = torch.from_numpy(rng.integers(self.cfg.min_shift, self.cfg.max_shift + 1, n) * rng.choice([-1, 1], n)).to(dev)
-        shifted = frames + shift
-        outside = (shifted < 0) | (shifted >= counts)
-        shifted = torch.where(outside, frames - shift, shifted).clamp(min=0)
-        shifted = torch.minimum(shifted, counts - 1)
-        return pk.audio_windows(clips, frames), pk.lip_windows(clips, frames), pk.lip_windows(clips, shifted)
+        starts = (torch.from_numpy(rng.random(len(clips))).to(dev) * (counts - run + 1).clamp(min=1)).long()
+        frames = torch.minimum(starts[:, None] + torch.arange(run, device=dev)[None], (counts - 1)[:, None]).flatten()
+        window_clips = clips.repeat_interleave(run)
+        return pk.audio_windows(window_clips, frames), pk.lip_runs(clips, starts, run), window_clips, frames
 
     def loss(self, rng):
-        audio, lips, hard = self._sample(rng, self.cfg.batch_size)
+        audio, runs, clips, frames = self._sample(rng, self.cfg.batch_size)
         model = unwrap(self.ddp_model)
         a = model.embed_audio(audio)
-        emb = model.embed_lips(torch.cat([lips, hard]), self.train.rest)
-        lp, lh = emb[: len(lips)], emb[len(lips) :]
-        scale = model.log_scale.exp().clamp(max=100)
-        logits = scale * a @ lp.T  # [B, B]: aligned on the diagonal
-        hard_logit = scale * (a * lh).sum(-1, keepdim=True)
-        target = torch.arange(len(a), device=self.device)
-        return 0.5 * (F.cross_entropy(torch.cat([logits, hard_logit], 1), target) + F.cross_entropy(logits.T, target))
+        lips = model.embed_lip_runs(runs, self.train.rest).flatten(0, 1)
+        return sync_infonce(a, lips, model.log_scale.exp().clamp(max=100), clips, frames, self.cfg.min_shift)
 
     def validate(self):
         if self.val is None:
             return 0.0, {}
-        acc = offset_accuracy(self.model, self.val, range(-10, 11, 5))
+        acc = offset_accuracy(self.model, self.val, VALIDATION_SHIFTS)
         return -acc["within_1"], acc
+
+
+def sync_infonce(
+    audio: torch.Tensor, lips: torch.Tensor, scale: torch.Tensor, clips: torch.Tensor, frames: torch.Tensor, min_shift: int
+) -> torch.Tensor:
+    """Symmetric InfoNCE of unit embeddings [N, E] whose pair i is (audio[i], lips[i]) at frame frames[i]
+    of clip clips[i]: every other window is a negative but those of the same clip fewer than
+    ``min_shift`` frames away (too alike to call wrong)."""
+    logits = scale * audio @ lips.T  # [N, N]: aligned on the diagonal
+    too_close = (clips[:, None] == clips[None]) & ((frames[:, None] - frames[None]).abs() < min_shift)
+    logits = logits.masked_fill(too_close & ~torch.eye(len(audio), dtype=torch.bool, device=audio.device), -torch.inf)
+    target = torch.arange(len(audio), device=audio.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
 class LipReaderTrainer(ExpertTrainer):
@@ -264,31 +273,49 @@ def phone_error_rate(reader: LipReader, offsets: list[torch.Tensor], phones: lis
     return errors / max(total, 1)
 
 
-@torch.no_grad()
-def offset_accuracy(expert: SyncNet3D, data: LipData, shifts=range(-10, 11), min_seconds: float = 2.0) -> dict:
-    """How often the expert finds a known shift of the motion (exactly, and within ±1 frame)."""
-    hits = near = count = 0
-    for clip, off in zip(data.clips, data.offsets):
+def shift_trials(expert: SyncNet3D, data: LipData, shifts, min_seconds: float = 2.0):
+    """Yields (clip index, shift, SyncScore) of every clip of at least ``min_seconds`` with its motion
+    made to lag the audio by each known shift (negative: lead)."""
+    for index, (clip, off) in enumerate(zip(data.clips, data.offsets)):
         if off.shape[0] < min_seconds * clip.fps:
             continue
         feats = dequantise(clip.codes).to(off.device)
         for s in shifts:
-            found = sync_score(expert, feats, shift_motion(off, s), data.rest, clip.fps).offset
-            hits += found == s
-            near += abs(found - s) <= 1
-            count += 1
-    return {"trials": count, "exact": hits / max(count, 1), "within_1": near / max(count, 1)}
+            yield index, s, sync_score(expert, feats, shift_motion(off, s), data.rest, clip.fps)
+
+
+@torch.no_grad()
+def offset_accuracy(expert: SyncNet3D, data: LipData, shifts=range(-10, 11), min_seconds: float = 2.0) -> dict:
+    """How often the expert finds a known shift of the motion (exactly, and within ±1 frame)."""
+    found = [(s, score.offset) for _, s, score in shift_trials(expert, data, shifts, min_seconds)]
+    count = len(found)
+    return {
+        "trials": count,
+        "exact": sum(o == s for s, o in found) / max(count, 1),
+        "within_1": sum(abs(o - s) <= 1 for s, o in found) / max(count, 1),
+    }
 
 
 @torch.no_grad()
 def lse_c_drop(expert: SyncNet3D, data: LipData, shift: int = 5, min_seconds: float = 2.0) -> float | None:
-    """Mean over clips of LSE-C aligned minus LSE-C with the motion shifted by ``shift`` frames:
-    how much less confident the expert is about a clip out of sync (larger = a sharper judge)."""
-    drops = []
-    for clip, off in zip(data.clips, data.offsets):
-        if off.shape[0] < min_seconds * clip.fps:
-            continue
-        feats = dequantise(clip.codes).to(off.device)
-        aligned = sync_score(expert, feats, off, data.rest, clip.fps).lse_c
-        drops.append(aligned - sync_score(expert, feats, shift_motion(off, shift), data.rest, clip.fps).lse_c)
+    """Mean over clips of LSE-C aligned minus LSE-C with the motion shifted by ``shift`` frames.
+    LSE-C searches offsets ±15, so a sharp judge finds the shift and stays about as confident:
+    ``distance_margin`` is the figure that says whether it sees the clip out of sync."""
+    scores = {}
+    for index, s, score in shift_trials(expert, data, (0, shift), min_seconds):
+        scores.setdefault(index, {})[s] = score.lse_c
+    drops = [row[0] - row[shift] for row in scores.values()]
     return float(np.mean(drops)) if drops else None
+
+
+@torch.no_grad()
+def distance_margin(expert: SyncNet3D, data: LipData, shift: int = 5, min_seconds: float = 2.0) -> float | None:
+    """Mean over clips of the embedding distance at the clip's own alignment (offset 0) of its motion
+    shifted by ``shift`` frames minus that of its aligned motion: how much further out of sync the
+    expert scores a clip whose lips are ``shift`` frames late (larger = a sharper judge)."""
+    zero = MAX_OFFSET  # offset 0 in SyncScore.distances
+    scores = {}
+    for index, s, score in shift_trials(expert, data, (0, shift), min_seconds):
+        scores.setdefault(index, {})[s] = score.distances[zero]
+    margins = [row[shift] - row[0] for row in scores.values()]
+    return float(np.mean(margins)) if margins else None

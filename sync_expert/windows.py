@@ -49,6 +49,14 @@ def batched_lip_windows(offsets: torch.Tensor, counts: torch.Tensor, rows: torch
     return offsets[rows[:, None], idx]
 
 
+def lip_run(offsets: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """offsets [T, V, 3] -> the frames the windows centred on start .. stop - 1 read, [stop - start + 4, V, 3]
+    (for ``SyncNet3D.embed_lip_runs``; clamped at the clip's edges as ``lip_windows`` is)."""
+    half = LIP_FRAMES // 2
+    idx = torch.arange(start - half, stop + half, device=offsets.device).clamp(0, offsets.shape[0] - 1)
+    return offsets[idx]
+
+
 @dataclass
 class SyncScore:
     lse_d: float
@@ -68,13 +76,13 @@ def sync_score(
     rest: torch.Tensor,
     fps: float,
     max_offset: int = MAX_OFFSET,
-    batch: int = 4096,
+    batch: int = 1024,
 ) -> SyncScore:
     """LSE-D, LSE-C and offset of lip motion [T, V, 3] (normalised) against features [F, D] (same clip)."""
     num = offsets.shape[0]
     frames = torch.arange(num, device=offsets.device)
     a = torch.cat([expert.embed_audio(audio_windows(features, frames[i : i + batch], fps)) for i in range(0, num, batch)])
-    lips = torch.cat([expert.embed_lips(lip_windows(offsets, frames[i : i + batch]), rest) for i in range(0, num, batch)])
+    lips = torch.cat([expert.embed_lip_runs(lip_run(offsets, i, min(i + batch, num))[None], rest)[0] for i in range(0, num, batch)])
     dists = []
     for o in range(-max_offset, max_offset + 1):
         lo, hi = max(0, -o), min(num, num - o)  # frames t with t + o inside the clip

@@ -9,8 +9,8 @@ from l2t_avatar.cli import main
 from sync_expert.features import dequantise
 from sync_expert.lip_reader import edit_distance, greedy_decode, phone_targets
 from sync_expert.lips import shift_motion
-from sync_expert.train import ExpertConfig, LipReaderTrainer, SyncTrainer
-from sync_expert.windows import audio_windows, lip_windows, sync_score
+from sync_expert.train import ExpertConfig, LipReaderTrainer, SyncTrainer, sync_infonce
+from sync_expert.windows import audio_windows, lip_run, lip_windows, sync_score
 from tests.synthetic_corpus import write_synthetic_corpus
 
 
@@ -50,6 +50,44 @@ def test_lse_of_aligned_motion_beats_motion_shifted_by_five_frames(expert):
         assert good.lse_d < bad.lse_d
         found = sync_score(expert.model, feats, shift_motion(off, 5), data.rest, clip.fps)
         assert abs(found.offset - 5) <= 1 and found.lse_c > 0
+
+
+def test_lip_runs_embed_each_window_as_embed_lips_does(expert):
+    off = expert.val.offsets[0]
+    model, rest = expert.model.eval(), expert.val.rest
+    with torch.no_grad():
+        windows = model.embed_lips(lip_windows(off, torch.arange(off.shape[0])), rest)
+        runs = model.embed_lip_runs(lip_run(off, 0, off.shape[0])[None], rest)[0]
+        middle = model.embed_lip_runs(lip_run(off, 7, 19)[None], rest)[0]
+    torch.testing.assert_close(runs, windows, atol=1e-5, rtol=0)
+    torch.testing.assert_close(middle, windows[7:19], atol=1e-5, rtol=0)
+
+
+def test_a_batch_is_runs_of_consecutive_frames_of_a_few_clips(corpus, tmp_path):
+    cfg = ExpertConfig(epochs=1, steps_per_epoch=1, batch_size=32, run_frames=8, min_shift=3, eval_clips=2)
+    trainer = SyncTrainer(corpus, tmp_path / "run", cfg, torch.device("cpu"), progress=False)
+    audio, runs, clips, frames = trainer._sample(np.random.default_rng(0), cfg.batch_size)
+    pk = trainer._packed
+    assert audio.shape[0] == 32 and runs.shape[:2] == (4, 8 + 4)
+    assert torch.equal(frames.view(4, 8).diff(dim=1), torch.ones(4, 7, dtype=torch.long))  # consecutive frames
+    torch.testing.assert_close(audio, pk.audio_windows(clips, frames))
+    windows = pk.lip_windows(clips, frames).view(4, 8, 5, *runs.shape[2:])
+    torch.testing.assert_close(runs.unfold(1, 5, 1).permute(0, 1, 4, 2, 3), windows)
+    assert np.isfinite(float(trainer.loss(np.random.default_rng(0)).detach()))
+
+
+@pytest.mark.parametrize("min_shift", [1, 2, 4])
+def test_infonce_leaves_out_own_clip_windows_closer_than_min_shift(min_shift):
+    # two runs of 4 windows; within a run every window embeds alike, the runs orthogonally: a pair's
+    # logit row holds itself (scale), its run's others (scale, kept when >= min_shift away) and the
+    # other run's four (0)
+    scale, run = 5.0, 4
+    emb = torch.eye(2).repeat_interleave(run, 0)
+    clips, frames = torch.tensor([0] * run + [1] * run), torch.arange(run).repeat(2)
+    loss = float(sync_infonce(emb, emb, torch.tensor(scale), clips, frames, min_shift))
+    kept = [sum(abs(i - j) >= min_shift for j in range(run)) for i in range(run)]
+    expected = np.mean([np.log1p((k * np.exp(scale) + run) / np.exp(scale)) for k in kept])
+    assert loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_lip_reader_trains_and_ctc_helpers(corpus, tmp_path):

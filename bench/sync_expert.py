@@ -1,0 +1,83 @@
+"""How well SyncNet3D experts judge lip sync on held-out speech: known shifts of teacher motion.
+
+On the corpus' test split (real speech of speakers never trained on, and synthetic voices), each
+clip's teacher motion is made to lag its audio by known shifts and each expert must find them:
+
+- offset found within ±1 frame (and exactly) over shifts ±2..±10 (issue 15's target: ≥ 95%) and
+  over -10..+10;
+- LSE-C aligned minus LSE-C shifted by 5 frames (LSE-C searches offsets ±15, so a judge that finds
+  the shift stays about as confident: this figure is near 0 for any expert);
+- the distance margin: the embedding distance at offset 0 of the motion shifted by 5 frames minus
+  that of the aligned motion (how much worse the expert scores lips 0.2 s late).
+
+    python bench/sync_expert.py --data CORPUS [--expert NAME=CKPT ...] [--json bench/results/sync_expert.json]
+
+Without --expert the shipped training and evaluation experts are measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from sync_expert.checkpoint import EVAL_EXPERT, EXPERT_DEFAULTS, load_expert  # noqa: E402
+from sync_expert.data.clips import corpus_rig, load_clips  # noqa: E402
+from sync_expert.lips import LipData  # noqa: E402
+from sync_expert.train import distance_margin, lse_c_drop, offset_accuracy  # noqa: E402
+
+FAR_SHIFTS = [s for s in range(-10, 11) if abs(s) >= 2]
+
+
+def judge(expert, data: LipData) -> dict:
+    """The figures of one expert on one set of clips."""
+    return {
+        "shifts_2_to_10": offset_accuracy(expert, data, FAR_SHIFTS),
+        "shifts_-10_to_10": offset_accuracy(expert, data),
+        "lse_c_drop_5": lse_c_drop(expert, data),
+        "distance_margin_5": distance_margin(expert, data),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="a corpus folder (data build)")
+    ap.add_argument("--expert", action="append", default=[], metavar="NAME=CKPT", help="an expert to measure (repeatable)")
+    ap.add_argument("--json", default="bench/results/sync_expert.json", help="where to save the results")
+    args = ap.parse_args()
+    shipped = {"shipped training": str(EXPERT_DEFAULTS["syncnet3d"]), "shipped evaluation": str(EVAL_EXPERT)}
+    experts = dict(e.split("=", 1) for e in args.expert) or shipped
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    clips = load_clips(args.data, "test")
+    rig = corpus_rig(clips)
+    groups = {
+        name: LipData(replace(clips, clips=[c for c in clips.clips if c.synthetic == (name == "synthetic")]), device, rig)
+        for name in ("real", "synthetic")
+    }
+    results = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "corpus": args.data,
+        "test_clips": {name: len(data.clips) for name, data in groups.items()},
+        "experts": {},
+    }
+    for name, path in experts.items():
+        model, _ = load_expert(path, "syncnet3d", device)
+        start = time.perf_counter()
+        results["experts"][name] = {"checkpoint": path, **{group: judge(model, data) for group, data in groups.items()}}
+        results["experts"][name]["seconds"] = round(time.perf_counter() - start, 1)
+        print(name, json.dumps(results["experts"][name], indent=1))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
