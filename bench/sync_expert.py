@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -84,7 +85,7 @@ def main() -> None:
     kept = [c for c, r in zip(real.clips, follow) if r >= FOLLOWS]
     groups[f"real, reference follows the speech (r >= {FOLLOWS})"] = LipData(replace(clips, clips=kept), device, rig)
     results = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({platform.machine()}, {os.cpu_count()} cores)",
         "corpus": args.data,
         "test_clips": {name: len(data.clips) for name, data in groups.items()},
         "real_reference_follows_speech": {c.clip_id: round(r, 3) for c, r in zip(real.clips, follow)},
