@@ -15,7 +15,7 @@ Stages (each a separate call so every one fits a time limit; outputs persist in 
               7 +mel-warp   + the mel axis warped per clip (a speaker perturbation)
   evaluate  held-out test split, real and synthetic speech separately: LVE (max-squared, mm^2 and
             max L2, mm), FDD, lip-aperture r, LSE-D/LSE-C from the evaluation expert, lip-reader PER;
-            the evaluation expert's shift test; student vs large speed. Writes JSON + a markdown table.
+            both experts judged as bench/sync_judge.py does; student vs large speed. Writes JSON + a markdown table.
 
     python bench/ablation.py --data CORPUS --work runs/ablation --stage all
 """
@@ -166,6 +166,7 @@ def speed(model, device, seconds: float = 60.0) -> float:
 
 def stage_evaluate(args, work: Path) -> dict:
     import torch
+    from sync_judge import judge, test_groups
 
     from audio2mesh.checkpoint import load_model
     from audio2mesh.evaluate import Experts, evaluate_clips
@@ -176,7 +177,6 @@ def stage_evaluate(args, work: Path) -> dict:
     from sync_expert.lips import LipData
     from sync_expert.model import normalised_rest
     from sync_expert.targets import ParamSpace
-    from sync_expert.train import offset_accuracy
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     clips = load_clips(args.data, "test")
@@ -195,12 +195,11 @@ def stage_evaluate(args, work: Path) -> dict:
         "epochs": args.epochs,
         "rows": {},
     }
-    # the acceptance figure: both experts find known shifts of teacher motion on real test speech
-    real = [c for c in clips.clips if not c.synthetic]
-    real_lips = LipData(replace(clips, clips=real), device, rig)
+    # how well both experts judge: known shifts of the test split's teacher motion (bench/sync_judge.py)
     sync_train, _ = load_model(paths["sync"], "syncnet3d", device)
-    results["shift_test_real"] = offset_accuracy(sync_eval, real_lips)
-    results["shift_test_real_training_expert"] = offset_accuracy(sync_train, real_lips)
+    groups, _ = test_groups(clips, device, rig)
+    experts_by_role = {"evaluation": sync_eval, "training": sync_train}
+    results["experts_judged"] = {role: {group: judge(e, data) for group, data in groups.items()} for role, e in experts_by_role.items()}
     # the teacher motion itself, as the reference row
     results["teacher_motion"] = {}
     for group in ("real", "synthetic"):
@@ -303,7 +302,8 @@ def main() -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
         print(results["table"])
-        print(f"shift test (evaluation expert, real test speech): {results['shift_test_real']}")
+        for group, figures in results["experts_judged"]["evaluation"].items():
+            print(f"evaluation expert, test {group}: {figures}")
         print(f"wrote {args.json}")
     print(f"stage {args.stage} done in {time.perf_counter() - start:.0f} s")
 

@@ -15,7 +15,7 @@ fails on some recordings (a few phones in several seconds, lips moving at random
 are also reported apart: a third group keeps the real clips whose reference lip movement follows
 the audio's loudness (correlation >= 0.3), a check that does not ask any expert.
 
-    python bench/sync_expert.py --data CORPUS [--expert NAME=CKPT ...] [--json bench/results/sync_expert.json]
+    python bench/sync_judge.py --data CORPUS [--expert NAME=CKPT ...] [--json bench/results/sync_expert.json]
 
 Without --expert the shipped training and evaluation experts are measured.
 """
@@ -65,6 +65,20 @@ def judge(expert, data: LipData) -> dict:
     }
 
 
+def test_groups(clips, device, rig) -> tuple[dict[str, LipData], dict[str, float]]:
+    """A test split's clips as the groups judged apart (real, synthetic, real whose reference follows
+    the speech), and each real clip's loudness/lip-movement correlation."""
+    groups = {
+        name: LipData(replace(clips, clips=[c for c in clips.clips if c.synthetic == (name == "synthetic")]), device, rig)
+        for name in ("real", "synthetic")
+    }
+    real = groups["real"]
+    follow = {c.clip_id: loudness_follow(c, off.cpu()) for c, off in zip(real.clips, real.offsets)}
+    kept = [c for c in real.clips if follow[c.clip_id] >= FOLLOWS]
+    groups[f"real, reference follows the speech (r >= {FOLLOWS})"] = LipData(replace(clips, clips=kept), device, rig)
+    return groups, follow
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="a corpus folder (data build)")
@@ -75,20 +89,12 @@ def main() -> None:
     experts = dict(e.split("=", 1) for e in args.expert) or shipped
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     clips = load_clips(args.data, "test")
-    rig = corpus_rig(clips)
-    groups = {
-        name: LipData(replace(clips, clips=[c for c in clips.clips if c.synthetic == (name == "synthetic")]), device, rig)
-        for name in ("real", "synthetic")
-    }
-    real = groups["real"]
-    follow = [loudness_follow(c, off.cpu()) for c, off in zip(real.clips, real.offsets)]
-    kept = [c for c, r in zip(real.clips, follow) if r >= FOLLOWS]
-    groups[f"real, reference follows the speech (r >= {FOLLOWS})"] = LipData(replace(clips, clips=kept), device, rig)
+    groups, follow = test_groups(clips, device, corpus_rig(clips))
     results = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({platform.machine()}, {os.cpu_count()} cores)",
         "corpus": args.data,
         "test_clips": {name: len(data.clips) for name, data in groups.items()},
-        "real_reference_follows_speech": {c.clip_id: round(r, 3) for c, r in zip(real.clips, follow)},
+        "real_reference_follows_speech": {clip: round(r, 3) for clip, r in follow.items()},
         "experts": {},
     }
     for name, path in experts.items():
