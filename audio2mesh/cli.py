@@ -318,7 +318,7 @@ def _eval_sync_dataset(args, expert, device) -> None:
     from sync_expert.data.clips import corpus_rig, load_clips
     from sync_expert.features import dequantise
     from sync_expert.lips import LipData
-    from sync_expert.train import distance_margin, lse_c_drop, offset_accuracy
+    from sync_expert.train import FAR_SHIFTS, ShiftTest
     from sync_expert.windows import sync_score
 
     clips = load_clips(args.data, args.split)
@@ -333,14 +333,15 @@ def _eval_sync_dataset(args, expert, device) -> None:
         f"LSE-C {mean([s.lse_c for s in scores]):.3f}   offset 0 found in {mean([s.offset == 0 for s in scores]):.1%}"
     )
     if args.shift_test:
-        far = offset_accuracy(expert, data, [s for s in range(-10, 11) if abs(s) >= 2])
-        drop, margin = lse_c_drop(expert, data), distance_margin(expert, data)
+        test = ShiftTest.run(expert, data)  # every shift -10..+10 scored once; the figures below read it
+        far = test.accuracy(FAR_SHIFTS)
+        drop, margin = test.lse_c_drop(), test.distance_margin()
         line = f"shifts of ±2..±10 frames ({far['trials']} trials): found within ±1 frame in {far['within_1']:.1%}"
         if drop is not None:
             line += f"; shifted by 5 frames: LSE-C aligned minus shifted {drop:+.3f}, "
             line += f"distance at offset 0 shifted minus aligned {margin:+.3f}"
         print(line)
-        acc = offset_accuracy(expert, data)
+        acc = test.accuracy()
         print(
             f"shift test (motion shifted -10..+10 frames, {acc['trials']} trials): true offset found exactly in "
             f"{acc['exact']:.1%}, within ±1 frame in {acc['within_1']:.1%}"

@@ -39,9 +39,8 @@ from sync_expert.checkpoint import EVAL_EXPERT, EXPERT_DEFAULTS, load_expert  # 
 from sync_expert.data.clips import corpus_rig, load_clips  # noqa: E402
 from sync_expert.features import MEL_RATE, dequantise  # noqa: E402
 from sync_expert.lips import LipData  # noqa: E402
-from sync_expert.train import distance_margin, lse_c_drop, offset_accuracy  # noqa: E402
+from sync_expert.train import FAR_SHIFTS, ShiftTest  # noqa: E402
 
-FAR_SHIFTS = [s for s in range(-10, 11) if abs(s) >= 2]
 FOLLOWS = 0.3  # a reference motion "follows the speech" when its lip movement correlates with loudness at least this much
 
 
@@ -56,12 +55,13 @@ def loudness_follow(clip, offsets: torch.Tensor) -> float:
 
 
 def judge(expert, data: LipData) -> dict:
-    """The figures of one expert on one set of clips."""
+    """The figures of one expert on one set of clips (every shift -10..+10 scored once)."""
+    test = ShiftTest.run(expert, data)
     return {
-        "shifts_2_to_10": offset_accuracy(expert, data, FAR_SHIFTS),
-        "shifts_-10_to_10": offset_accuracy(expert, data),
-        "lse_c_drop_5": lse_c_drop(expert, data),
-        "distance_margin_5": distance_margin(expert, data),
+        "shifts_2_to_10": test.accuracy(FAR_SHIFTS),
+        "shifts_-10_to_10": test.accuracy(),
+        "lse_c_drop_5": test.lse_c_drop(),
+        "distance_margin_5": test.distance_margin(),
     }
 
 

@@ -36,7 +36,7 @@ from sync_expert.lip_reader import LipReader, LipReaderConfig, ctc_loss, edit_di
 from sync_expert.lips import LipData, in_half, shift_motion
 from sync_expert.model import SyncConfig, SyncNet3D
 from sync_expert.training import Distributed, LossLog, load_state, prepare_out_dir, save_state, unwrap
-from sync_expert.windows import MAX_OFFSET, sync_score
+from sync_expert.windows import MAX_OFFSET, SyncScore, sync_score
 
 VALIDATION_SHIFTS = (-10, -5, -3, -2, 0, 2, 3, 5, 10)  # SyncNet3D's checkpoint selection: offsets it must find
 
@@ -273,49 +273,54 @@ def phone_error_rate(reader: LipReader, offsets: list[torch.Tensor], phones: lis
     return errors / max(total, 1)
 
 
-def shift_trials(expert: SyncNet3D, data: LipData, shifts, min_seconds: float = 2.0):
-    """Yields (clip index, shift, SyncScore) of every clip of at least ``min_seconds`` with its motion
-    made to lag the audio by each known shift (negative: lead)."""
-    for index, (clip, off) in enumerate(zip(data.clips, data.offsets)):
-        if off.shape[0] < min_seconds * clip.fps:
-            continue
-        feats = dequantise(clip.codes).to(off.device)
-        for s in shifts:
-            yield index, s, sync_score(expert, feats, shift_motion(off, s), data.rest, clip.fps)
+FAR_SHIFTS = tuple(s for s in range(-10, 11) if abs(s) >= 2)  # the shifts an expert must find to within ±1 frame
 
 
-@torch.no_grad()
+@dataclass
+class ShiftTest:
+    """Per clip of at least ``min_seconds``, its SyncScore with the motion made to lag the audio by
+    each known shift (negative: lead); every figure of the test is read from these scores."""
+
+    scores: list[dict[int, SyncScore]]
+
+    @classmethod
+    @torch.no_grad()
+    def run(cls, expert: SyncNet3D, data: LipData, shifts=range(-10, 11), min_seconds: float = 2.0) -> ShiftTest:
+        scores = []
+        for clip, off in zip(data.clips, data.offsets):
+            if off.shape[0] < min_seconds * clip.fps:
+                continue
+            feats = dequantise(clip.codes).to(off.device)
+            scores.append({s: sync_score(expert, feats, shift_motion(off, s), data.rest, clip.fps) for s in shifts})
+        return cls(scores)
+
+    def accuracy(self, shifts=None) -> dict:
+        """How often the expert finds the shift (exactly, and within ±1 frame); ``None``: every shift run."""
+        found = [(s, score.offset) for row in self.scores for s, score in row.items() if shifts is None or s in shifts]
+        count = len(found)
+        return {
+            "trials": count,
+            "exact": sum(o == s for s, o in found) / max(count, 1),
+            "within_1": sum(abs(o - s) <= 1 for s, o in found) / max(count, 1),
+        }
+
+    def lse_c_drop(self, shift: int = 5) -> float | None:
+        """Mean over clips of LSE-C aligned minus LSE-C with the motion shifted by ``shift`` frames.
+        LSE-C searches offsets ±15, so a sharp judge finds the shift and stays about as confident:
+        ``distance_margin`` is the figure that says whether it sees the clip out of sync."""
+        return self._mean([row[0].lse_c - row[shift].lse_c for row in self.scores])
+
+    def distance_margin(self, shift: int = 5) -> float | None:
+        """Mean over clips of the embedding distance at the clip's own alignment (offset 0) of its
+        motion shifted by ``shift`` frames minus that of its aligned motion: how much further out of
+        sync the expert scores lips ``shift`` frames late (larger = a sharper judge)."""
+        return self._mean([row[shift].distances[MAX_OFFSET] - row[0].distances[MAX_OFFSET] for row in self.scores])
+
+    @staticmethod
+    def _mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
+
+
 def offset_accuracy(expert: SyncNet3D, data: LipData, shifts=range(-10, 11), min_seconds: float = 2.0) -> dict:
     """How often the expert finds a known shift of the motion (exactly, and within ±1 frame)."""
-    found = [(s, score.offset) for _, s, score in shift_trials(expert, data, shifts, min_seconds)]
-    count = len(found)
-    return {
-        "trials": count,
-        "exact": sum(o == s for s, o in found) / max(count, 1),
-        "within_1": sum(abs(o - s) <= 1 for s, o in found) / max(count, 1),
-    }
-
-
-@torch.no_grad()
-def lse_c_drop(expert: SyncNet3D, data: LipData, shift: int = 5, min_seconds: float = 2.0) -> float | None:
-    """Mean over clips of LSE-C aligned minus LSE-C with the motion shifted by ``shift`` frames.
-    LSE-C searches offsets ±15, so a sharp judge finds the shift and stays about as confident:
-    ``distance_margin`` is the figure that says whether it sees the clip out of sync."""
-    scores = {}
-    for index, s, score in shift_trials(expert, data, (0, shift), min_seconds):
-        scores.setdefault(index, {})[s] = score.lse_c
-    drops = [row[0] - row[shift] for row in scores.values()]
-    return float(np.mean(drops)) if drops else None
-
-
-@torch.no_grad()
-def distance_margin(expert: SyncNet3D, data: LipData, shift: int = 5, min_seconds: float = 2.0) -> float | None:
-    """Mean over clips of the embedding distance at the clip's own alignment (offset 0) of its motion
-    shifted by ``shift`` frames minus that of its aligned motion: how much further out of sync the
-    expert scores a clip whose lips are ``shift`` frames late (larger = a sharper judge)."""
-    zero = MAX_OFFSET  # offset 0 in SyncScore.distances
-    scores = {}
-    for index, s, score in shift_trials(expert, data, (0, shift), min_seconds):
-        scores.setdefault(index, {})[s] = score.distances[zero]
-    margins = [row[shift] - row[0] for row in scores.values()]
-    return float(np.mean(margins)) if margins else None
+    return ShiftTest.run(expert, data, shifts, min_seconds).accuracy()
